@@ -18,8 +18,14 @@ class AlreadyExistsError(PachletError):
 class SpecError(PachletError):
     """An invalid pipeline spec; the message names the pipeline (or file) and the field."""
 
-    def __init__(self, message: str, *, pipeline: str | None = None, field: str | None = None,
-                 source: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        pipeline: str | None = None,
+        field: str | None = None,
+        source: str | None = None,
+    ) -> None:
         self.pipeline = pipeline
         self.field = field
         self.source = source

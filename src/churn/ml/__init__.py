@@ -1,0 +1,1 @@
+"""Model building, evaluation and reporting for the churn train and predict stages."""

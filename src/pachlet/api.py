@@ -1,0 +1,397 @@
+"""The pachlet facade: the one object the CLI, the gRPC server, the console, the egress and churn call.
+
+``Pachlet(root)`` owns a pachlet root (``PACHLET_ROOT``, default ``./.pachlet``): an SQLite database
+(``pachlet.db``), a content-addressed object store (``objects/``), per-datum scratch roots (``scratch/``)
+and datum logs (``logs/``). Methods mirror pachctl's verbs. Refs (``ref`` arguments) are a branch name
+or a commit ID (= global ID); ``repo@ref`` parsing is the caller's job.
+
+Mutating calls (put file, finish commit, create pipeline, run cron) only *queue* jobs; ``run_until_idle``
+runs them (the CLI calls it after every mutating command, the way a cluster eventually would).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from pachlet import pfs as _pfs
+from pachlet.lock import RootLock
+from pachlet.records import (
+    BranchInfo,
+    CommitInfo,
+    CronTick,
+    DatumRecord,
+    FileRecord,
+    FsckReport,
+    JobInfo,
+    LogLine,
+    PipelineInfo,
+    RepoInfo,
+    SecretInfo,
+)
+from pachlet.store import Store
+
+ProgressCallback = Callable[[JobInfo, int, int], None]
+"""``progress(job_info, done, total)``: called as a job's datums complete (done counts skipped ones)."""
+
+FileData = bytes | bytearray | memoryview | BinaryIO | os.PathLike
+"""What ``put_file`` accepts: the bytes, a binary file object, or a ``pathlib.Path`` of a local file."""
+
+DEFAULT_LOCK_TIMEOUT = 30.0
+
+
+def default_root() -> Path:
+    """The root from ``PACHLET_ROOT``, else ``./.pachlet``."""
+    return Path(os.environ.get("PACHLET_ROOT") or ".pachlet")
+
+
+class Pachlet:
+    """A pachlet root opened for use.
+
+    With ``read_only=False`` (the default) the process takes the root lock (``root/lock``; holder in
+    ``root/lock.info``) for as long as the object is open: a second writer waits up to ``timeout``
+    seconds and then raises ``LockTimeoutError`` naming the holder's pid and command. With
+    ``read_only=True`` no lock is taken (SQLite WAL gives a consistent snapshot per call) and every
+    mutating method raises ``PachletError``. The object is thread-safe: reads run concurrently, writes
+    are serialized, and one thread at a time runs jobs.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str] | None = None,
+        *,
+        timeout: float = DEFAULT_LOCK_TIMEOUT,
+        read_only: bool = False,
+    ) -> None:
+        self.root = (Path(root) if root is not None else default_root()).absolute()
+        self.read_only = read_only
+        self._lock: RootLock | None = None
+        if not read_only:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._lock = RootLock(self.root)
+            self._lock.acquire(timeout)
+        try:
+            self._store = Store(self.root, read_only=read_only)
+            self._pfs = _pfs.PFS(self._store)
+            from pachlet.engine import Engine
+
+            self._engine = Engine(self, self._store, self._pfs)
+        except BaseException:
+            if self._lock is not None:
+                self._lock.release()
+            raise
+        self._closed = False
+        self._close_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ lifecycle
+    @classmethod
+    @contextmanager
+    def open(
+        cls,
+        root: str | os.PathLike[str] | None = None,
+        *,
+        timeout: float = DEFAULT_LOCK_TIMEOUT,
+        read_only: bool = False,
+    ) -> Iterator[Pachlet]:
+        """Open a root for the duration of a ``with`` block (lock held throughout unless read-only)."""
+        p = cls(root, timeout=timeout, read_only=read_only)
+        try:
+            yield p
+        finally:
+            p.close()
+
+    def close(self) -> None:
+        """Release the root lock and the database connections. Idempotent."""
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._engine.request_stop()
+            self._store.close()
+            if self._lock is not None:
+                self._lock.release()
+
+    def __enter__(self) -> Pachlet:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ repos and branches
+    def create_repo(self, name: str, description: str = "", *, update: bool = False) -> RepoInfo:
+        """Create a user repo (with no branches until its first commit). ``update=True`` changes the
+        description of an existing repo instead of failing with ``AlreadyExistsError``."""
+        return self._pfs.create_repo(name, description, update=update)
+
+    def list_repos(self) -> list[RepoInfo]:
+        """Every repo, newest first (as pachctl lists them)."""
+        return self._pfs.list_repos()
+
+    def inspect_repo(self, name: str) -> RepoInfo:
+        """One repo; ``NotFoundError`` if absent."""
+        return self._pfs.inspect_repo(name)
+
+    def delete_repo(self, name: str, *, force: bool = False) -> None:
+        """Delete a repo with its branches and commits. A pipeline's output repo, or a repo a pipeline
+        reads, is refused unless ``force`` (then the pipelines keep running against nothing)."""
+        self._engine.check_repo_deletable(name, force=force)
+        self._pfs.delete_repo(name)
+
+    def create_branch(
+        self,
+        repo: str,
+        branch: str,
+        head: str | None = None,
+        *,
+        provenance: Sequence[tuple[str, str]] = (),
+    ) -> BranchInfo:
+        """Create (or move) ``branch`` to ``head`` (a commit ID or another branch of the repo; None
+        leaves it empty or where it is). ``provenance`` is recorded as (repo, branch) pairs."""
+        return self._pfs.create_branch(repo, branch, head, provenance=provenance)
+
+    def inspect_branch(self, repo: str, branch: str) -> BranchInfo:
+        """One branch; ``NotFoundError`` if absent."""
+        return self._pfs.inspect_branch(repo, branch)
+
+    def list_branches(self, repo: str) -> list[BranchInfo]:
+        """The repo's branches, newest first."""
+        return self._pfs.list_branches(repo)
+
+    def delete_branch(self, repo: str, branch: str) -> None:
+        """Delete a branch (its commits stay reachable by ID)."""
+        self._pfs.delete_branch(repo, branch)
+
+    # ------------------------------------------------------------------ commits
+    def start_commit(
+        self, repo: str, branch: str = "master", *, description: str = "", parent: str | None = None
+    ) -> CommitInfo:
+        """Open a USER commit on ``branch`` (created if missing) with a new global ID. Fails if the
+        branch head is still open. The commit is invisible to pipelines until ``finish_commit``."""
+        return self._pfs.start_commit(repo, branch, description=description, parent=parent)
+
+    def finish_commit(self, repo: str, ref: str = "master", *, description: str | None = None) -> CommitInfo:
+        """Finish an open commit (by ID, or the open head of a branch): its file tree becomes visible
+        atomically and jobs of the pipelines reading the branch are queued in the same global ID."""
+        with self._store.tx():
+            info = self._pfs.finish_commit(repo, ref, description=description)
+            self._engine.on_commits_finished([info])
+        return self._pfs.inspect_commit(repo, info.id)
+
+    def put_file(
+        self,
+        repo: str,
+        ref: str,
+        path: str,
+        data: FileData,
+        *,
+        append: bool = False,
+    ) -> CommitInfo:
+        """Write one file. If ``ref`` is an open commit (or a branch whose head is open) the file goes
+        into it; otherwise a commit is started on the branch, written and finished (like ``pachctl put
+        file``), which queues jobs. ``data``: bytes, a binary file object, or a ``Path`` to read.
+        Returns the commit written to."""
+        return self._write_files(repo, ref, lambda c: self._pfs.put_file(c, path, data, append=append))
+
+    def put_files(self, repo: str, ref: str, path: str, source: str | os.PathLike[str]) -> CommitInfo:
+        """Write a local file or directory tree (``put file -r``) under ``path`` in one commit; same
+        commit rules as ``put_file``."""
+        return self._write_files(repo, ref, lambda c: self._pfs.put_tree(c, path, Path(source)))
+
+    def delete_file(self, repo: str, ref: str, path: str) -> CommitInfo:
+        """Delete a file or a directory tree; same commit rules as ``put_file``."""
+        return self._write_files(repo, ref, lambda c: self._pfs.delete_path(c, path))
+
+    def _write_files(self, repo: str, ref: str, op: Callable[[CommitInfo], None]) -> CommitInfo:
+        commit, auto = self._pfs.open_commit_for_write(repo, ref)
+        try:
+            op(commit)
+            if auto:
+                return self.finish_commit(repo, commit.id)
+        except BaseException:
+            if auto:
+                self._pfs.abandon_commit(repo, commit.id)
+            raise
+        return self._pfs.inspect_commit(repo, commit.id)
+
+    def get_file(self, repo: str, ref: str, path: str) -> bytes:
+        """A file's content; ``NotFoundError`` if absent, ``PachletError`` for a directory."""
+        return self._pfs.get_file(repo, ref, path)
+
+    def file_object_path(self, repo: str, ref: str, path: str) -> Path:
+        """The read-only object-store path holding a file's bytes (for streaming large files)."""
+        return self._pfs.file_object_path(repo, ref, path)
+
+    def list_files(self, repo: str, ref: str = "master", path: str = "/") -> list[FileRecord]:
+        """Direct children of a directory (files and ``dir`` entries), sorted by path; a file path
+        gives that one file."""
+        return self._pfs.list_files(repo, ref, path)
+
+    def walk_files(self, repo: str, ref: str = "master", path: str = "/") -> list[FileRecord]:
+        """Every file (not directory) at or below ``path``, sorted by path."""
+        return self._pfs.walk_files(repo, ref, path)
+
+    def glob_files(self, repo: str, ref: str, pattern: str) -> list[FileRecord]:
+        """Files and directories matching a Pachyderm glob pattern, sorted by path."""
+        return self._pfs.glob_files(repo, ref, pattern)
+
+    def inspect_file(self, repo: str, ref: str, path: str) -> FileRecord:
+        """One file or directory; ``NotFoundError`` if absent."""
+        return self._pfs.inspect_file(repo, ref, path)
+
+    def list_commits(
+        self,
+        repo: str | None = None,
+        branch: str | None = None,
+        global_id: str | None = None,
+        *,
+        number: int | None = None,
+    ) -> list[CommitInfo]:
+        """Commits, newest first, filtered by repo, branch and/or global ID (at most ``number``)."""
+        return self._pfs.list_commits(repo, branch, global_id, number=number)
+
+    def inspect_commit(self, repo: str, ref: str = "master") -> CommitInfo:
+        """A commit by ID, or a branch's head; ``NotFoundError`` if absent."""
+        return self._pfs.inspect_commit(repo, ref)
+
+    def wait_commit(self, repo: str, ref: str = "master", *, timeout: float | None = None) -> CommitInfo:
+        """Run pending jobs, then return the commit once finished (``PachletError`` if still open after
+        ``timeout`` seconds, e.g. a user commit nobody finishes)."""
+        return self._engine.wait_commit(repo, ref, timeout=timeout)
+
+    def commit_set(self, global_id: str) -> list[CommitInfo]:
+        """Every commit of one global ID (upstream first); ``NotFoundError`` if there is none."""
+        return self._pfs.commit_set(global_id)
+
+    # ------------------------------------------------------------------ pipelines
+    def create_pipeline(
+        self,
+        spec: Mapping[str, Any],
+        *,
+        update: bool = False,
+        reprocess: bool = False,
+        source: str | None = None,
+    ) -> PipelineInfo:
+        """Create (or with ``update``, update) a pipeline from a spec dict (camelCase or snake_case;
+        normalized and validated by ``pachlet.spec``; ``source`` names the file in errors). Creates the
+        output repo (and cron repos) and queues a job over the current input data in a new global ID.
+        ``update`` keeps the salt (so unchanged datums are skipped) unless ``reprocess``."""
+        return self._engine.create_pipeline(spec, update=update, reprocess=reprocess, source=source)
+
+    def list_pipelines(self) -> list[PipelineInfo]:
+        """Every pipeline, newest first."""
+        return self._engine.list_pipelines()
+
+    def inspect_pipeline(self, name: str) -> PipelineInfo:
+        """One pipeline; ``NotFoundError`` if absent."""
+        return self._engine.inspect_pipeline(name)
+
+    def delete_pipeline(self, name: str, *, force: bool = False, keep_repo: bool = False) -> None:
+        """Delete a pipeline, its jobs, its cron repos and (unless ``keep_repo``) its output repo.
+        Refused while another pipeline reads its output, unless ``force``."""
+        self._engine.delete_pipeline(name, force=force, keep_repo=keep_repo)
+
+    def run_cron(self, pipeline: str, *, now: datetime | None = None) -> str:
+        """Tick every cron input of ``pipeline`` at ``now`` (default: the current time), honouring
+        ``overwrite``, all in one new global ID, which is returned. Jobs are queued, not run."""
+        return self._engine.run_cron(pipeline, now=now)
+
+    def due_cron_ticks(self, now: datetime | None = None, *, limit: int = 1000) -> list[CronTick]:
+        """Ticks owed at ``now`` by every cron input (catch-up from the later of its last tick and its
+        ``start``, or the pipeline's creation), oldest first. The server's scheduler applies them with
+        ``apply_cron_ticks``."""
+        return self._engine.due_cron_ticks(now, limit=limit)
+
+    def apply_cron_ticks(self, ticks: Sequence[CronTick]) -> list[str]:
+        """Write the given ticks (one global ID per tick), queueing jobs; returns the global IDs."""
+        return self._engine.apply_cron_ticks(ticks)
+
+    # ------------------------------------------------------------------ jobs and datums
+    def list_jobs(self, pipeline: str | None = None, global_id: str | None = None) -> list[JobInfo]:
+        """Jobs, newest first, filtered by pipeline and/or global ID."""
+        return self._engine.list_jobs(pipeline, global_id)
+
+    def inspect_job(self, pipeline: str, job_id: str) -> JobInfo:
+        """One job; ``NotFoundError`` if absent."""
+        return self._engine.inspect_job(pipeline, job_id)
+
+    def list_datums(self, pipeline: str, job_id: str) -> list[DatumRecord]:
+        """The datums of a job in Pachyderm's order, with state, hash, inputs and timing."""
+        return self._engine.list_datums(pipeline, job_id)
+
+    def inspect_datum(self, pipeline: str, job_id: str, datum_id: str) -> DatumRecord:
+        """One datum of a job; ``NotFoundError`` if absent."""
+        return self._engine.inspect_datum(pipeline, job_id, datum_id)
+
+    def datums_for_spec(self, spec: Mapping[str, Any]) -> list[Any]:
+        """The datums (``pachlet.datums.Datum``) a spec's input would produce now, without running or
+        creating anything. The spec is normalized first (not validated against existing pipelines)."""
+        return self._engine.datums_for_spec(spec)
+
+    def logs(self, pipeline: str, job_id: str | None = None, datum_id: str | None = None) -> list[LogLine]:
+        """Datum output lines (stdout and stderr) of a pipeline: every job, oldest first, unless
+        ``job_id``; optionally one datum. Secret values are replaced by ``[REDACTED]``."""
+        return self._engine.logs(pipeline, job_id, datum_id)
+
+    # ------------------------------------------------------------------ engine
+    def process_pending(
+        self, progress: ProgressCallback | None = None, *, limit: int | None = None
+    ) -> list[JobInfo]:
+        """Run queued jobs in dependency order (at most ``limit`` jobs); returns the jobs that ended."""
+        return self._engine.process_pending(progress, limit=limit)
+
+    def run_until_idle(self, progress: ProgressCallback | None = None) -> list[JobInfo]:
+        """Run every queued job, including the downstream jobs they trigger; returns the jobs that ended."""
+        return self._engine.process_pending(progress, limit=None)
+
+    def pending_jobs(self) -> list[JobInfo]:
+        """Jobs not yet in a terminal state, oldest first."""
+        return self._engine.pending_jobs()
+
+    def request_stop(self) -> None:
+        """Ask a running ``run_until_idle`` (another thread) to stop after its in-flight datums; the
+        interrupted job stays queued and resumes on the next run."""
+        self._engine.request_stop()
+
+    # ------------------------------------------------------------------ secrets
+    def create_secret(self, manifest: Mapping[str, Any]) -> SecretInfo:
+        """Store a Kubernetes Secret manifest (``data`` base64, ``stringData`` plain; both merged).
+        Replaces a secret of the same name. Values are kept under the root and never printed."""
+        return self._engine.secrets.create(manifest)
+
+    def list_secrets(self) -> list[SecretInfo]:
+        """Every secret's metadata (no values)."""
+        return self._engine.secrets.list()
+
+    def inspect_secret(self, name: str) -> SecretInfo:
+        """One secret's metadata; ``NotFoundError`` if absent."""
+        return self._engine.secrets.inspect(name)
+
+    def delete_secret(self, name: str) -> None:
+        """Delete a secret; ``NotFoundError`` if absent."""
+        self._engine.secrets.delete(name)
+
+    def secret_value(self, name: str, key: str) -> str:
+        """One value of a secret (for the egress); ``NotFoundError`` naming secret and key."""
+        return self._engine.secrets.value(name, key)
+
+    # ------------------------------------------------------------------ maintenance
+    def fsck(self, *, fix: bool = False) -> FsckReport:
+        """Check the store: objects missing or corrupt, orphan objects and temp files, staged files of
+        finished commits, open commits and running jobs left by dead processes. With ``fix``: remove
+        orphans, abandon dead open commits (their jobs become KILLED) and clear stale scratch dirs."""
+        from pachlet.fsck import fsck
+
+        return fsck(self, self._store, fix=fix)
+
+    def mount(self, target: str | os.PathLike[str], repos: Sequence[str] | None = None) -> list[Path]:
+        """Materialize repos read-only under ``target/<repo>/`` by hard links (copies across devices).
+        ``repos`` entries are ``repo`` or ``repo@ref`` (default: every repo at ``master``). Replaces
+        what an earlier mount put there; returns the directories written."""
+        from pachlet.mount import mount
+
+        return mount(self, Path(target), repos)

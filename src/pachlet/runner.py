@@ -1,0 +1,239 @@
+"""Running one datum: a scratch root laid out like a worker's ``/pfs``, the user's command as a
+subprocess, retries, timeout, ``errCmd``, and collection of ``/pfs/out`` into the object store.
+
+Layout of a datum's scratch root ``scratch/<job id>/<datum id>/``::
+
+    pfs/<input name>/<repo path>   input files, hard-linked from the object store (mode 0444)
+    pfs/out/                       the datum's output
+    secrets/<mount path>           secret files for ``transform.secrets[].mountPath``
+
+Every ``/pfs`` path prefix in ``transform.cmd``, ``transform.stdin`` and env values is rewritten to
+``<scratch root>/pfs`` (likewise secret mount paths), so unmodified Pachyderm specs run as-is.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pachlet.records import DATUM_FAILED, DATUM_RECOVERED, DATUM_SUCCESS
+from pachlet.store import Store
+
+_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(value: Any) -> float | None:
+    """A Go/protobuf duration ("90s", "1m30s", "1.5h", or {"seconds": N}) in seconds; None if unset."""
+    if value in (None, "", 0):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, dict):
+        return float(value.get("seconds", 0)) + float(value.get("nanos", 0)) / 1e9
+    text = str(value).strip()
+    parts = _DURATION_RE.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"invalid duration {value!r} (expected e.g. 30s, 5m, 1h30m)")
+    return sum(float(n) * _UNITS[u] for n, u in parts)
+
+
+def map_paths(text: str, mapping: Sequence[tuple[str, str]]) -> str:
+    """Rewrite absolute path prefixes (``/pfs`` and secret mount paths) found in ``text``."""
+    for src, dst in mapping:
+        if src in text:
+            text = re.sub(r"(?<![\w.\-/])" + re.escape(src) + r"(?=/|\b|$)", dst.replace("\\", "\\\\"), text)
+    return text
+
+
+@dataclass
+class JobContext:
+    """Everything the datums of one job share."""
+
+    pipeline: str
+    job_id: str
+    transform: dict[str, Any]
+    base_env: dict[str, str]
+    secret_files: dict[str, bytes]  # mount path relative file -> content
+    secret_values: list[str]
+    tries: int
+    timeout: float | None
+    accept: frozenset[int]
+    store: Store
+    log_dir: Path
+    scratch_dir: Path
+    stop: threading.Event
+    mount_paths: list[str] = field(default_factory=list)
+    parallelism: int = 1
+
+
+@dataclass
+class DatumResult:
+    """What running one datum produced."""
+
+    datum_id: str
+    state: str
+    outputs: list[tuple[str, str, int]]
+    duration: float
+    attempts: int
+    reason: str
+    logs_path: str
+    download_bytes: int = 0
+    upload_bytes: int = 0
+
+
+def _popen_run(
+    cmd: list[str], stdin: bytes | None, env: dict[str, str], log: Any, timeout: float | None
+) -> tuple[int | None, str]:
+    """Run a command; (return code, "") or (None, reason) when it could not run or timed out."""
+    try:
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=timeout is not None,
+        )
+    except OSError as exc:
+        return None, f"could not start {cmd[0]!r}: {exc.strerror or exc}"
+    try:
+        proc.communicate(stdin, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            proc.kill()
+        proc.wait()
+        return None, f"datum timed out after {timeout:g}s"
+    return proc.returncode, ""
+
+
+def _collect_outputs(store: Store, out_dir: Path) -> list[tuple[str, str, int]]:
+    outputs: list[tuple[str, str, int]] = []
+    for dirpath, dirnames, filenames in os.walk(out_dir, followlinks=True):
+        dirnames.sort()
+        for name in sorted(filenames):
+            full = Path(dirpath) / name
+            rel = "/" + full.relative_to(out_dir).as_posix()
+            if full.is_symlink() or not full.is_file():
+                if not full.exists():
+                    continue  # dangling symlink: Pachyderm uploads nothing for it
+                digest, size = store.put_path(full.resolve())
+            else:
+                digest, size = store.put_path(full, move=True)
+            outputs.append((rel, digest, size))
+    return outputs
+
+
+def _redact(path: Path, secrets: list[str]) -> None:
+    data = path.read_bytes()
+    changed = data
+    for value in secrets:
+        if value:
+            changed = changed.replace(value.encode(), b"[REDACTED]")
+    if changed != data:
+        path.write_bytes(changed)
+
+
+def run_datum(ctx: JobContext, datum: Any, env_extra: dict[str, str]) -> DatumResult:
+    """Run one datum (a ``pachlet.datums.Datum``) to completion, with retries and errCmd."""
+    started = time.monotonic()
+    root = ctx.scratch_dir / datum.id
+    if root.exists():
+        shutil.rmtree(root, ignore_errors=True)
+    pfs = root / "pfs"
+    out = pfs / "out"
+    out.mkdir(parents=True)
+    download = 0
+    env = dict(ctx.base_env)
+    pfs_str = str(pfs)
+    for inp in datum.inputs:
+        base = pfs / inp.name
+        if inp.files:
+            base.mkdir(parents=True, exist_ok=True)
+        made: set[Path] = {base}
+        for f in inp.files:
+            dest = base / f.path.lstrip("/")
+            if dest.parent not in made:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                made.add(dest.parent)
+            if inp.empty_files:
+                dest.touch()
+            else:
+                ctx.store.link_object(f.hash, dest)
+                download += f.size
+        env[inp.name] = pfs_str + "/" + inp.name + inp.path.rstrip("/")
+        env[f"{inp.name}_COMMIT"] = inp.commit_id
+        if inp.join_on:
+            env[f"PACH_DATUM_{inp.name}_JOIN_ON"] = inp.join_on
+        if inp.group_by:
+            env[f"PACH_DATUM_{inp.name}_GROUP_BY"] = inp.group_by
+    mapping: list[tuple[str, str]] = [("/pfs", pfs_str)]
+    if ctx.secret_files:
+        sroot = root / "secrets"
+        for rel, content in ctx.secret_files.items():
+            p = sroot / rel.lstrip("/")
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(content)
+        mapping += [(mp, str(sroot / mp.lstrip("/"))) for mp in ctx.mount_paths]
+    env = {k: map_paths(v, mapping) for k, v in env.items()}
+    env.update(env_extra)
+    t = ctx.transform
+    cmd = [map_paths(a, mapping) for a in (t.get("cmd") or [])]
+    stdin_lines = t.get("stdin") or []
+    stdin = ("\n".join(map_paths(s, mapping) for s in stdin_lines) + "\n").encode() if stdin_lines else None
+    log_path = ctx.log_dir / f"{datum.id}.log"
+    attempts = 0
+    reason = ""
+    state = DATUM_FAILED
+    outputs: list[tuple[str, str, int]] = []
+    with open(log_path, "wb") as log:
+        if not cmd:
+            reason = "transform.cmd is empty"
+        while cmd and attempts < ctx.tries and not ctx.stop.is_set():
+            attempts += 1
+            if attempts > 1:
+                shutil.rmtree(out, ignore_errors=True)
+                out.mkdir(parents=True)
+            code, why = _popen_run(cmd, stdin, env, log, ctx.timeout)
+            if code is not None and (code == 0 or code in ctx.accept):
+                state, reason = DATUM_SUCCESS, ""
+                break
+            reason = why or f"{cmd[0]} exited with code {code}"
+            log.write(f"pachlet: attempt {attempts}/{ctx.tries} failed: {reason}\n".encode())
+            log.flush()
+        if state != DATUM_SUCCESS and t.get("errCmd") and not ctx.stop.is_set():
+            err_cmd = [map_paths(a, mapping) for a in t["errCmd"]]
+            err_lines = t.get("errStdin") or []
+            err_stdin = (
+                ("\n".join(map_paths(s, mapping) for s in err_lines) + "\n").encode() if err_lines else None
+            )
+            code, why = _popen_run(err_cmd, err_stdin, env, log, ctx.timeout)
+            if code == 0:
+                state = DATUM_RECOVERED
+    if state == DATUM_SUCCESS:
+        outputs = _collect_outputs(ctx.store, out)
+    if ctx.secret_values:
+        _redact(log_path, ctx.secret_values)
+    shutil.rmtree(root, ignore_errors=True)
+    return DatumResult(
+        datum_id=datum.id,
+        state=state,
+        outputs=outputs,
+        duration=time.monotonic() - started,
+        attempts=attempts,
+        reason=reason,
+        logs_path=str(log_path),
+        download_bytes=download,
+        upload_bytes=sum(s for _, _, s in outputs),
+    )

@@ -1,0 +1,81 @@
+"""The ``pachlet serve`` click command."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from pachlet.api import DEFAULT_LOCK_TIMEOUT, default_root
+from pachlet.errors import PachletError
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+@click.command("serve")
+@click.option("--port", type=int, default=30650, show_default=True, help="TCP port (0 picks a free one).")
+@click.option(
+    "--address",
+    "--bind",
+    "address",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on. Anything but loopback exposes the root to the network WITHOUT auth.",
+)
+@click.option(
+    "--root",
+    "serve_root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="pachlet root (default: the global --root, env PACHLET_ROOT, or ./.pachlet).",
+)
+@click.option(
+    "--poll", type=float, default=1.0, show_default=True, help="Scheduler wake-up interval (seconds)."
+)
+@click.option(
+    "--no-cron", is_flag=True, help="Do not fire cron inputs on their schedules (run cron still works)."
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log every job, cron tick and failed call to stderr.")
+@click.pass_context
+def serve_command(
+    ctx: click.Context,
+    port: int,
+    address: str,
+    serve_root: Path | None,
+    poll: float,
+    no_cron: bool,
+    verbose: bool,
+) -> None:
+    """Serve the Pachyderm gRPC API (for python-pachyderm and `pachlet --pachd`), fire cron inputs on
+    their schedules and run jobs in the background, until SIGTERM or Ctrl-C.
+
+    Holds the root for its whole life: other pachlet commands on the same root talk to it with
+    `--pachd localhost:PORT`."""
+    from pachlet.server.serve import Server
+
+    state = ctx.obj
+    root = serve_root
+    if root is None:
+        root = getattr(state, "root", None) or default_root()
+    lock_timeout = getattr(state, "lock_timeout", None) or DEFAULT_LOCK_TIMEOUT
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+    if address not in LOOPBACK:
+        click.echo(
+            f"pachlet serve: WARNING: listening on {address}: pachlet has no authentication; anyone who can "
+            "reach this port can read and change every repo and pipeline of the root",
+            err=True,
+        )
+    try:
+        server = Server(
+            root, address=address, port=port, lock_timeout=lock_timeout, poll=poll, cron=not no_cron
+        )
+        code = server.run()
+    except (PachletError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    ctx.exit(code)

@@ -1,0 +1,470 @@
+"""Human-readable output shaped like pachctl's: aligned tables, relative times and binary sizes.
+
+pachctl writes its tables through Go's ``text/tabwriter`` (minimum cell width 20, padding 3), its
+times through ``pretty.Ago`` (docker/go-units ``HumanDuration`` + " ago") and its sizes through
+go-units ``BytesSize`` ("%.4g" with binary units). This module reproduces those formats.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from google.protobuf import json_format
+from python_pachyderm.proto.v2.pfs import pfs_pb2
+from python_pachyderm.proto.v2.pps import pps_pb2
+
+MIN_WIDTH = 20
+PADDING = 3
+
+_BINARY_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
+
+# pachctl's headers (src/server/pfs/pretty and src/server/pps/pretty, 2.x)
+REPO_HEADER = ("NAME", "CREATED", "SIZE (MASTER)", "DESCRIPTION")
+BRANCH_HEADER = ("BRANCH", "HEAD", "TRIGGER")
+COMMIT_HEADER = ("REPO", "BRANCH", "COMMIT", "FINISHED", "SIZE", "ORIGIN", "DESCRIPTION")
+COMMIT_SET_HEADER = ("ID", "SUBCOMMITS", "PROGRESS", "CREATED", "MODIFIED")
+FILE_HEADER = ("NAME", "TYPE", "SIZE")
+PIPELINE_HEADER = ("NAME", "VERSION", "INPUT", "CREATED", "STATE / LAST JOB", "DESCRIPTION")
+JOB_HEADER = ("PIPELINE", "ID", "STARTED", "DURATION", "RESTART", "PROGRESS", "DL", "UL", "STATE")
+JOB_SET_HEADER = ("ID", "SUBJOBS", "PROGRESS", "CREATED", "MODIFIED")
+DATUM_HEADER = ("ID", "FILES", "STATUS", "TIME")
+SECRET_HEADER = ("NAME", "TYPE", "CREATED", "KEYS")
+
+
+def render_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """Render rows under a header as pachctl's tabwriter would: every column padded to
+    max(widest cell + 3, 20), trailing blanks stripped, one line per row, ending in a newline."""
+    lines = [[str(c) for c in header]] + [["" if c is None else str(c) for c in row] for row in rows]
+    ncols = max(len(line) for line in lines)
+    widths = [MIN_WIDTH] * ncols
+    for line in lines:
+        for i, cell in enumerate(line):
+            widths[i] = max(widths[i], len(cell) + PADDING)
+    out = []
+    for line in lines:
+        text = "".join(cell.ljust(widths[i]) for i, cell in enumerate(line))
+        out.append(text.rstrip())
+    return "\n".join(out) + "\n"
+
+
+def bytes_size(size: int | float) -> str:
+    """Binary size like go-units ``BytesSize``: 0B, 512B, 1KiB, 1.205KiB, 3.5MiB."""
+    value = float(size)
+    i = 0
+    while value >= 1024.0 and i < len(_BINARY_UNITS) - 1:
+        value /= 1024.0
+        i += 1
+    return f"{value:.4g}{_BINARY_UNITS[i]}"
+
+
+def human_duration(delta: timedelta | float) -> str:
+    """A duration in words like go-units ``HumanDuration`` ("3 seconds", "About a minute", "2 hours")."""
+    seconds_f = delta.total_seconds() if isinstance(delta, timedelta) else float(delta)
+    seconds = int(seconds_f)
+    if seconds < 1:
+        return "Less than a second"
+    if seconds == 1:
+        return "1 second"
+    if seconds < 60:
+        return f"{seconds} seconds"
+    minutes = int(seconds_f // 60)
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = int(round(seconds_f / 3600.0))
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{int(seconds_f // 3600) // 24 // 365} years"
+
+
+def _aware(ts: datetime) -> datetime:
+    return ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)
+
+
+def ago(ts: datetime | None, *, now: datetime | None = None) -> str:
+    """Relative time like pachctl's ``pretty.Ago``: "2 minutes ago"; "-" when unset."""
+    if ts is None:
+        return "-"
+    now = _aware(now) if now is not None else datetime.now(UTC)
+    return f"{human_duration(now - _aware(ts))} ago"
+
+
+def time_difference(start: datetime | None, end: datetime | None) -> str:
+    """Elapsed time between two instants ("3 seconds"), "-" if either is unset."""
+    if start is None or end is None:
+        return "-"
+    return human_duration(_aware(end) - _aware(start))
+
+
+def full_timestamp(ts: datetime | None) -> str:
+    """An absolute RFC3339 UTC timestamp (for ``--full-timestamps``), "-" when unset."""
+    if ts is None:
+        return "-"
+    return _aware(ts).astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def when(ts: datetime | None, full: bool) -> str:
+    """``full_timestamp`` or ``ago`` depending on ``--full-timestamps``."""
+    return full_timestamp(ts) if full else ago(ts)
+
+
+def progress(processed: int, skipped: int, total: int, recovered: int = 0) -> str:
+    """Datum progress like pachctl's job table: "3 + 1 / 4" (or "p + s + r / t" with recovered)."""
+    if recovered:
+        return f"{processed} + {skipped} + {recovered} / {total}"
+    return f"{processed} + {skipped} / {total}"
+
+
+def progress_bar(width: int, success: int, in_progress: int, failure: int) -> str:
+    """pachctl's compact progress bar (``pretty.ProgressBar``) as plain characters: '▇' done,
+    '░' pending, 'x' failed, ``width`` characters in all."""
+    total = success + in_progress + failure
+    if total <= 0:
+        return "-"
+    done_w = round(width * success / total)
+    fail_w = round(width * failure / total)
+    if failure and fail_w == 0:
+        fail_w = 1
+    done_w = min(done_w, width - fail_w)
+    return "▇" * done_w + "░" * (width - done_w - fail_w) + "x" * fail_w
+
+
+# --- tables from proto messages (the same for a local root and a pachd) ----------------------------
+
+
+def _dt(ts: Any) -> datetime | None:
+    if ts is None or (ts.seconds == 0 and ts.nanos == 0):
+        return None
+    return ts.ToDatetime().replace(tzinfo=UTC)
+
+
+def _has(msg: Any, name: str) -> bool:
+    return msg.HasField(name)
+
+
+def repo_table(infos: Iterable[Any], full: bool = False) -> str:
+    """``list repo``: NAME, CREATED, SIZE (MASTER), DESCRIPTION."""
+    rows = [
+        (i.repo.name, when(_dt(i.created), full), bytes_size(i.details.size_bytes or i.size_bytes_upper_bound),
+         i.description)
+        for i in infos
+    ]  # fmt: skip
+    return render_table(REPO_HEADER, rows)
+
+
+def branch_table(infos: Iterable[Any]) -> str:
+    """``list branch``: BRANCH, HEAD, TRIGGER."""
+    rows = [(i.branch.name, i.head.id if _has(i, "head") and i.head.id else "-", "-") for i in infos]
+    return render_table(BRANCH_HEADER, rows)
+
+
+def origin_name(kind: int) -> str:
+    """USER / AUTO / FSCK for a pfs.OriginKind value."""
+    return pfs_pb2.OriginKind.Name(kind) if kind else "-"
+
+
+def commit_table(infos: Iterable[Any], full: bool = False) -> str:
+    """``list commit REPO``: REPO, BRANCH, COMMIT, FINISHED, SIZE, ORIGIN, DESCRIPTION."""
+    rows = []
+    for i in infos:
+        finished = _dt(i.finished) if _has(i, "finished") else None
+        rows.append(
+            (
+                i.commit.repo.name or i.commit.branch.repo.name,
+                i.commit.branch.name or "-",
+                i.commit.id,
+                when(finished, full) if finished else "-",
+                bytes_size(i.details.size_bytes or i.size_bytes_upper_bound) if finished else "-",
+                origin_name(i.origin.kind),
+                i.description,
+            )
+        )
+    return render_table(COMMIT_HEADER, rows)
+
+
+def commit_set_table(sets: Iterable[Any], full: bool = False) -> str:
+    """``list commit`` (no argument): ID, SUBCOMMITS, PROGRESS, CREATED, MODIFIED."""
+    rows = []
+    for s in sets:
+        commits = list(s.commits)
+        done = sum(1 for c in commits if _has(c, "finished") and not c.error)
+        failed = sum(1 for c in commits if c.error)
+        starts = [t for t in (_dt(c.started) for c in commits) if t is not None]
+        rows.append(
+            (
+                s.commit_set.id,
+                len(commits),
+                progress_bar(8, done, len(commits) - done - failed, failed),
+                when(min(starts), full) if starts else "-",
+                when(max(starts), full) if starts else "-",
+            )
+        )
+    return render_table(COMMIT_SET_HEADER, rows)
+
+
+def file_table(infos: Iterable[Any]) -> str:
+    """``list file`` / ``glob file``: NAME, TYPE, SIZE."""
+    rows = [
+        (i.file.path, "dir" if i.file_type == pfs_pb2.DIR else "file", bytes_size(i.size_bytes))
+        for i in infos
+    ]
+    return render_table(FILE_HEADER, rows)
+
+
+def shorthand_input(inp: Any) -> str:
+    """pachctl's one-line input summary: ``repo:/glob``, ``(a:/* ⨯ b:/)``, ``(a ∪ b)``, ``name:@daily``."""
+    if inp is None:
+        return "-"
+    if inp.HasField("pfs"):
+        return f"{inp.pfs.repo}:{inp.pfs.glob}"
+    if inp.HasField("cron"):
+        return f"{inp.cron.name}:{inp.cron.spec}"
+    for kind, sep in (("cross", " ⨯ "), ("union", " ∪ "), ("join", " ⋈ "), ("group", ", ")):
+        parts = list(getattr(inp, kind))
+        if parts:
+            text = sep.join(shorthand_input(p) for p in parts)
+            return f"({text})" if kind != "group" else f"group({text})"
+    return "-"
+
+
+def job_state_name(state: int) -> str:
+    """ "success", "failure", "running", ... for a pps.JobState value ("-" when unknown)."""
+    name = pps_pb2.JobState.Name(state) if state else ""
+    return name.removeprefix("JOB_").lower() if name and state else "-"
+
+
+def pipeline_state_name(state: int) -> str:
+    """ "running", "standby", "failure", ... for a pps.PipelineState value."""
+    return pps_pb2.PipelineState.Name(state).removeprefix("PIPELINE_").lower() if state else "-"
+
+
+def datum_state_name(state: int) -> str:
+    """ "success", "skipped", "failed", "recovered" or "-" for a pps.DatumState value."""
+    return pps_pb2.DatumState.Name(state).lower() if state else "-"
+
+
+def pipeline_table(infos: Iterable[Any], full: bool = False) -> str:
+    """``list pipeline``: NAME, VERSION, INPUT, CREATED, STATE / LAST JOB, DESCRIPTION."""
+    rows = [
+        (
+            i.pipeline.name,
+            i.version,
+            shorthand_input(i.details.input),
+            when(_dt(i.details.created_at), full),
+            f"{pipeline_state_name(i.state)} / {job_state_name(i.last_job_state)}",
+            i.details.description,
+        )
+        for i in infos
+    ]
+    return render_table(PIPELINE_HEADER, rows)
+
+
+def _trim(text: str, n: int = 25) -> str:
+    return text if len(text) < n else text[:n].strip() + "..."
+
+
+def job_table(infos: Iterable[Any], full: bool = False) -> str:
+    """``list job -p P``: PIPELINE, ID, STARTED, DURATION, RESTART, PROGRESS, DL, UL, STATE."""
+    rows = []
+    for i in infos:
+        started = _dt(i.started) if _has(i, "started") else None
+        finished = _dt(i.finished) if _has(i, "finished") else None
+        state = job_state_name(i.state)
+        rows.append(
+            (
+                i.job.pipeline.name,
+                i.job.id,
+                when(started, full) if started else "-",
+                time_difference(started, finished),
+                i.restart,
+                progress(i.data_processed, i.data_skipped, i.data_total, i.data_recovered),
+                bytes_size(i.stats.download_bytes),
+                bytes_size(i.stats.upload_bytes),
+                f"{state}: {_trim(i.reason)}" if i.reason else state,
+            )
+        )
+    return render_table(JOB_HEADER, rows)
+
+
+def job_set_table(sets: Iterable[Any], full: bool = False) -> str:
+    """``list job`` (no filter): ID, SUBJOBS, PROGRESS, CREATED, MODIFIED."""
+    terminal = {pps_pb2.JOB_SUCCESS, pps_pb2.JOB_FAILURE, pps_pb2.JOB_KILLED, pps_pb2.JOB_UNRUNNABLE}
+    rows = []
+    for s in sets:
+        jobs = list(s.jobs)
+        ok = sum(1 for j in jobs if j.state == pps_pb2.JOB_SUCCESS)
+        bad = sum(1 for j in jobs if j.state in terminal and j.state != pps_pb2.JOB_SUCCESS)
+        created = [t for t in (_dt(j.created) for j in jobs) if t is not None]
+        rows.append(
+            (
+                s.job_set.id,
+                len(jobs),
+                progress_bar(8, ok, len(jobs) - ok - bad, bad),
+                when(min(created), full) if created else "-",
+                when(max(created), full) if created else "-",
+            )
+        )
+    return render_table(JOB_SET_HEADER, rows)
+
+
+def datum_files(info: Any) -> str:
+    """The FILES cell of ``list datum``: ``repo@commit:/path`` of each input file, comma-separated."""
+    return ", ".join(f"{f.file.commit.repo.name}@{f.file.commit.id}:{f.file.path}" for f in info.data)
+
+
+def datum_table(infos: Iterable[Any]) -> str:
+    """``list datum``: ID, FILES, STATUS, TIME."""
+    rows = []
+    for i in infos:
+        t = i.stats.process_time
+        secs = t.seconds + t.nanos / 1e9
+        rows.append(
+            (
+                i.datum.id or "-",
+                datum_files(i),
+                datum_state_name(i.state),
+                human_duration(secs) if secs else "-",
+            )
+        )
+    return render_table(DATUM_HEADER, rows)
+
+
+def secret_table(infos: Iterable[Any], keys: Mapping[str, Sequence[str]] | None = None) -> str:
+    """``list secret``: NAME, TYPE, CREATED, KEYS (key names only; values are never shown)."""
+    keys = keys or {}
+    rows = [
+        (i.secret.name, i.type, ago(_dt(i.creation_timestamp)), ",".join(keys.get(i.secret.name, ())) or "-")
+        for i in infos
+    ]
+    return render_table(SECRET_HEADER, rows)
+
+
+# --- detailed (inspect) views ---------------------------------------------------------------------
+
+
+def repo_details(i: Any, full: bool = False) -> str:
+    """``inspect repo``: name, description, created, size of master's head."""
+    lines = [f"Name: {i.repo.name}"]
+    if i.description:
+        lines.append(f"Description: {i.description}")
+    lines.append(f"Created: {when(_dt(i.created), full)}")
+    lines.append(f"Size of HEAD on master: {bytes_size(i.details.size_bytes or i.size_bytes_upper_bound)}")
+    if i.branches:
+        lines.append("Branches: " + ", ".join(b.name for b in i.branches))
+    return "\n".join(lines) + "\n"
+
+
+def commit_details(i: Any, full: bool = False) -> str:
+    """``inspect commit``: commit, branch, origin, parent, times, size and provenance (repo@id (branch))."""
+    lines = [f"Commit: {i.commit.repo.name}@{i.commit.id}", f"Original Branch: {i.commit.branch.name}"]
+    lines.append(f"Origin: {origin_name(i.origin.kind)}")
+    if i.description:
+        lines.append(f"Description: {i.description}")
+    if _has(i, "parent_commit") and i.parent_commit.id:
+        lines.append(f"Parent: {i.parent_commit.id}")
+    if i.child_commits:
+        lines.append("Children: " + ", ".join(c.id for c in i.child_commits))
+    lines.append(f"Started: {when(_dt(i.started), full)}")
+    if _has(i, "finished"):
+        lines.append(f"Finished: {when(_dt(i.finished), full)}")
+        lines.append(f"Size: {bytes_size(i.details.size_bytes or i.size_bytes_upper_bound)}")
+    else:
+        lines.append("Finished: - (open)")
+    if i.error:
+        lines.append(f"Error: {i.error}")
+    if i.direct_provenance:
+        lines.append("Provenance:")
+        for p in i.direct_provenance:
+            lines.append(f"  {p.repo.name}@{p.id} ({p.branch.name or '-'})")
+    else:
+        lines.append("Provenance: none")
+    return "\n".join(lines) + "\n"
+
+
+def pipeline_details(i: Any, full: bool = False) -> str:
+    """``inspect pipeline``: name, version, state, input, transform, output branch, egress."""
+    d = i.details
+    lines = [f"Name: {i.pipeline.name}"]
+    if d.description:
+        lines.append(f"Description: {d.description}")
+    lines += [
+        f"Version: {i.version}",
+        f"Created: {when(_dt(d.created_at), full)}",
+        f"State: {pipeline_state_name(i.state)}",
+        f"Reason: {i.reason}",
+        f"Last Job State: {job_state_name(i.last_job_state)}",
+        f"Parallelism: {i.parallelism}",
+        f"Datum Tries: {d.datum_tries}",
+        f"Output Branch: {d.output_branch}",
+        "Input:",
+        _indent_json(json_format.MessageToJson(d.input, indent=2)),
+        "Transform:",
+        _indent_json(json_format.MessageToJson(d.transform, indent=2)),
+    ]
+    if d.HasField("egress"):
+        egress = json_format.MessageToDict(d.egress)
+        lines.append("Egress: " + (egress.get("URL") or _egress_summary(egress)))
+    if d.recent_error:
+        lines.append(f"Recent Error: {d.recent_error}")
+    return "\n".join(lines) + "\n"
+
+
+def _egress_summary(egress: Mapping[str, Any]) -> str:
+    sql = egress.get("sqlDatabase")
+    if sql:
+        fmt = (sql.get("fileFormat") or {}).get("type", "")
+        return f"sqlDatabase {sql.get('url', '')} ({fmt})".strip()
+    return "object storage"
+
+
+def _indent_json(text: str) -> str:
+    return "\n".join("  " + line for line in text.splitlines())
+
+
+def job_details(i: Any, full: bool = False) -> str:
+    """``inspect job``: ID, pipeline, times, state, reason, datum counts and output commit."""
+    started = _dt(i.started) if _has(i, "started") else None
+    finished = _dt(i.finished) if _has(i, "finished") else None
+    lines = [
+        f"ID: {i.job.id}",
+        f"Pipeline: {i.job.pipeline.name}",
+        f"Pipeline Version: {i.pipeline_version}",
+        f"Created: {when(_dt(i.created), full)}",
+        f"Started: {when(started, full) if started else '-'}",
+    ]
+    if finished:
+        lines.append(f"Duration: {time_difference(started, finished)}")
+    lines += [
+        f"State: {job_state_name(i.state)}",
+        f"Reason: {i.reason}",
+        f"Processed: {i.data_processed}",
+        f"Failed: {i.data_failed}",
+        f"Skipped: {i.data_skipped}",
+        f"Recovered: {i.data_recovered}",
+        f"Total: {i.data_total}",
+        f"Data Downloaded: {bytes_size(i.stats.download_bytes)}",
+        f"Data Uploaded: {bytes_size(i.stats.upload_bytes)}",
+        f"Restarts: {i.restart}",
+    ]
+    if _has(i, "output_commit"):
+        lines.append(f"Output Commit: {i.output_commit.id}")
+    return "\n".join(lines) + "\n"
+
+
+def secret_details(i: Any, keys: Sequence[str] = ()) -> str:
+    """``inspect secret``: name, type, created and key names (never values)."""
+    return (
+        f"Name: {i.secret.name}\nType: {i.type}\nCreated: {ago(_dt(i.creation_timestamp))}\n"
+        f"Keys: {', '.join(keys) or '-'}\n"
+    )

@@ -1,0 +1,165 @@
+"""SQL egress through the pachlet facade: a pipeline with ``egress.sqlDatabase`` loads its output commit
+into the embedded warehouse (real fakesnow via ``churn.warehouse``, found through the entry point)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import pachlet.egress
+from churn.warehouse import EMBEDDED_URL, connect_url, egress_driver
+from pachlet.api import Pachlet
+from pachlet.records import JOB_EGRESSING, JOB_FAILURE, JOB_SUCCESS
+
+SECRET_VALUE = "pw-from-the-secret-123"
+
+
+def sql(*statements: str) -> list[tuple[Any, ...]]:
+    """Run statements on the embedded warehouse; rows of the last one."""
+    with connect_url(EMBEDDED_URL, None) as conn:
+        cur = conn.cursor()
+        rows: list[tuple[Any, ...]] = []
+        for st in statements:
+            cur.execute(st)
+            rows = cur.fetchall() if cur.description else []
+        return rows
+
+
+def egress_pipeline(name: str = "scores_out") -> dict[str, Any]:
+    """Copies the input repo's tree to /pfs/out and egresses it (as churn_predict does)."""
+    return {
+        "pipeline": {"name": name},
+        "input": {"pfs": {"repo": "scores", "glob": "/"}},
+        "transform": {"cmd": ["sh", "-c", "cp -r /pfs/scores/. /pfs/out/"]},
+        "egress": {
+            "sqlDatabase": {
+                "url": EMBEDDED_URL,
+                "fileFormat": {"type": "CSV", "columns": ["MSNO", "CHURN_PROBABILITY"]},
+                "secret": {"name": "snowflakesecret", "key": "PACHYDERM_SQL_PASSWORD"},
+            }
+        },
+    }
+
+
+@pytest.fixture
+def pach(tmp_path: Any) -> Pachlet:
+    p = Pachlet(tmp_path / "root", timeout=5)
+    p.create_secret(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "snowflakesecret"},
+            "stringData": {"PACHYDERM_SQL_PASSWORD": SECRET_VALUE},
+        }
+    )
+    p.create_repo("scores")
+    yield p
+    p.close()
+
+
+def test_job_egresses_then_succeeds(pach: Pachlet, monkeypatch: pytest.MonkeyPatch) -> None:
+    sql(
+        "CREATE TABLE SCORES_T (MSNO VARCHAR, CHURN_PROBABILITY DOUBLE)",
+        "INSERT INTO SCORES_T VALUES ('old', 1)",
+    )
+    seen: list[tuple[str, str]] = []
+    real = pachlet.egress.run_egress
+
+    def spy(p: Any, pipeline_info: Any, job_info: Any, commit: Any) -> dict[str, int]:
+        seen.append((job_info.state, p.inspect_job(job_info.pipeline, job_info.id).state))
+        return real(p, pipeline_info, job_info, commit)
+
+    monkeypatch.setattr(pachlet.egress, "run_egress", spy)
+    pach.put_file("scores", "master", "/SCORES_T/a.csv", b"CHURN_PROBABILITY,MSNO\n0.25,u1\n0.5,u2\n")
+    pach.create_pipeline(egress_pipeline())
+    pach.run_until_idle()
+    job = pach.list_jobs("scores_out")[0]
+    assert seen == [(JOB_EGRESSING, JOB_EGRESSING)]
+    assert job.state == JOB_SUCCESS, job.reason
+    assert sql("SELECT MSNO, CHURN_PROBABILITY FROM SCORES_T ORDER BY MSNO") == [("u1", 0.25), ("u2", 0.5)]
+
+    # a second commit: the whole output commit replaces the table (no duplicates)
+    pach.put_file("scores", "master", "/SCORES_T/b.csv", b"MSNO,CHURN_PROBABILITY\nu3,0.75\n")
+    pach.run_until_idle()
+    assert pach.list_jobs("scores_out")[0].state == JOB_SUCCESS
+    assert sql("SELECT MSNO FROM SCORES_T ORDER BY MSNO") == [("u1",), ("u2",), ("u3",)]
+
+
+def test_missing_table_fails_job_then_rerun_succeeds(pach: Pachlet) -> None:
+    pach.put_file("scores", "master", "/SCORES_T/a.csv", b"MSNO,CHURN_PROBABILITY\nu1,0.1\n")
+    pach.create_pipeline(egress_pipeline())
+    pach.run_until_idle()
+    job = pach.list_jobs("scores_out")[0]
+    assert job.state == JOB_FAILURE
+    assert "table PUBLIC.SCORES_T does not exist" in job.reason and SECRET_VALUE not in job.reason
+    assert "snowflake://churn@embedded/KKBOX/PUBLIC" in job.reason
+
+    sql("CREATE TABLE SCORES_T (MSNO VARCHAR, CHURN_PROBABILITY DOUBLE)")
+    pach.put_file("scores", "master", "/SCORES_T/b.csv", b"MSNO,CHURN_PROBABILITY\nu2,0.2\n")
+    pach.run_until_idle()
+    job = pach.list_jobs("scores_out")[0]
+    assert job.state == JOB_SUCCESS, job.reason
+    assert sql("SELECT MSNO FROM SCORES_T ORDER BY MSNO") == [("u1",), ("u2",)]
+
+
+def test_bad_row_fails_job_table_unchanged_password_redacted(pach: Pachlet) -> None:
+    sql(
+        "CREATE TABLE SCORES_T (MSNO VARCHAR, CHURN_PROBABILITY DOUBLE)",
+        "INSERT INTO SCORES_T VALUES ('old', 1)",
+    )
+    bad = f"MSNO,CHURN_PROBABILITY\nu1,0.1\nu2,{SECRET_VALUE}\n".encode()
+    pach.put_file("scores", "master", "/SCORES_T/a.csv", bad)
+    pach.create_pipeline(egress_pipeline())
+    pach.run_until_idle()
+    job = pach.list_jobs("scores_out")[0]
+    assert job.state == JOB_FAILURE
+    assert "/SCORES_T/a.csv" in job.reason and "line 3" in job.reason and "rolled back" in job.reason
+    assert SECRET_VALUE not in job.reason and "********" in job.reason
+    assert sql("SELECT MSNO FROM SCORES_T") == [("old",)]
+
+
+def test_empty_output_commit_is_a_noop(pach: Pachlet) -> None:
+    sql(
+        "CREATE TABLE SCORES_T (MSNO VARCHAR, CHURN_PROBABILITY DOUBLE)",
+        "INSERT INTO SCORES_T VALUES ('old', 1)",
+    )
+    pach.put_file("scores", "master", "/nothing-here.txt", b"")
+    spec = egress_pipeline()
+    spec["transform"]["cmd"] = ["sh", "-c", "true"]
+    pach.create_pipeline(spec)
+    pach.run_until_idle()
+    assert pach.list_jobs("scores_out")[0].state == JOB_SUCCESS
+    assert sql("SELECT MSNO FROM SCORES_T") == [("old",)]
+
+
+def test_unreachable_warehouse_retried_then_rerun_succeeds(
+    pach: Pachlet, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The warehouse directory is unusable (a plain file): the connect is retried, the job fails with the
+    connect error; once the warehouse is back, the next job loads the table."""
+    down = tmp_path / "wh-down"
+    down.write_text("not a directory")
+    monkeypatch.setenv("CHURN_WAREHOUSE_DIR", str(down))
+    monkeypatch.setattr(pachlet.egress, "CONNECT_RETRY_SECONDS", 0.01)
+    attempts: list[str] = []
+    real_connect = egress_driver.connect
+
+    def counting_connect(url: str, password: str | None) -> Any:
+        attempts.append(url)
+        return real_connect(url, password)
+
+    monkeypatch.setattr(egress_driver, "connect", counting_connect)
+    pach.put_file("scores", "master", "/SCORES_T/a.csv", b"MSNO,CHURN_PROBABILITY\nu1,0.1\n")
+    pach.create_pipeline(egress_pipeline())
+    pach.run_until_idle()
+    job = pach.list_jobs("scores_out")[0]
+    assert job.state == JOB_FAILURE and ": connect: " in job.reason and "wh-down" in job.reason
+    assert len(attempts) == pachlet.egress.CONNECT_ATTEMPTS
+
+    down.unlink()
+    sql("CREATE TABLE SCORES_T (MSNO VARCHAR, CHURN_PROBABILITY DOUBLE)")
+    pach.put_file("scores", "master", "/SCORES_T/b.csv", b"MSNO,CHURN_PROBABILITY\nu2,0.2\n")
+    pach.run_until_idle()
+    assert pach.list_jobs("scores_out")[0].state == JOB_SUCCESS
+    assert sql("SELECT MSNO FROM SCORES_T ORDER BY MSNO") == [("u1",), ("u2",)]
