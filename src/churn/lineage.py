@@ -1,0 +1,285 @@
+"""Lineage of one churn score, from the warehouse row back to the SQL that produced its inputs.
+
+A CHURN_SCORES row carries ``GLOBAL_ID`` (the predict job that computed it) and ``MODEL_COMMIT`` (the
+``churn_model`` commit it was scored with). From there the pachlet provenance graph leads to the
+feature shard and model commits, the training job and its metrics, and the ingest commits with the exact
+SQL text and cron tick time. ``explain`` gathers it as one JSON-able dict; ``explain_command`` (``churn
+explain MSNO``) prints it; the console's churn plugin shows the same dict.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from churn.stages.sharding import shard_name, shard_of
+
+SCORE_TABLE = "CHURN_SCORES"
+SCORE_COLUMNS = ("MSNO", "CHURN_PROBABILITY", "CHURN_PREDICTION", "MODEL_COMMIT", "GLOBAL_ID", "SCORED_AT")
+PREDICT = "churn_predict"
+MODEL = "churn_model"
+QUERY_FILE = "/0000"
+
+
+class LineageError(Exception):
+    """A score row, commit or job on the lineage path is missing; the message says which."""
+
+
+@dataclass(frozen=True)
+class Node:
+    """One commit on the provenance path, with the job that produced it (None for user commits)."""
+
+    repo: str
+    commit: str
+    branch: str
+    origin: str
+    pipeline: str | None
+    job_state: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form."""
+        return {
+            "repo": self.repo,
+            "commit": self.commit,
+            "branch": self.branch,
+            "origin": self.origin,
+            "pipeline": self.pipeline,
+            "job_state": self.job_state,
+        }
+
+
+def score_row(msno: str, url: str | None = None) -> dict[str, Any]:
+    """The CHURN_SCORES row of ``msno`` from the warehouse (``LineageError`` if there is none)."""
+    from churn.warehouse import connect
+
+    with connect(url) as conn:
+        cur = conn.cursor()
+        cur.execute(
+            f"SELECT {', '.join(SCORE_COLUMNS)} FROM {SCORE_TABLE} WHERE MSNO = %s ORDER BY SCORED_AT DESC",
+            (msno,),
+        )
+        rows = cur.fetchall()
+    if not rows:
+        raise LineageError(f"no {SCORE_TABLE} row for MSNO {msno!r} (has churn_predict egressed yet?)")
+    return {c: _jsonable(v) for c, v in zip(SCORE_COLUMNS, rows[0], strict=True)}
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def _repo_pipeline(p: Any, repo: str) -> str | None:
+    return p.inspect_repo(repo).pipeline
+
+
+def _node(p: Any, repo: str, commit_id: str) -> Node:
+    info = p.inspect_commit(repo, commit_id)
+    pipeline = _repo_pipeline(p, repo)
+    state = None
+    if pipeline is not None and info.origin == "AUTO":
+        try:
+            state = p.inspect_job(pipeline, commit_id).state
+        except Exception:  # a cron repo belongs to its pipeline but has no job of its own
+            state = None
+    return Node(repo, commit_id, info.branch, info.origin, pipeline, state)
+
+
+def provenance_chain(p: Any, repo: str, commit_id: str) -> list[Node]:
+    """Every commit ``repo@commit_id`` was computed from (itself first, then upstream breadth-first),
+    each once."""
+    seen: set[tuple[str, str]] = set()
+    out: list[Node] = []
+    queue = [(repo, commit_id)]
+    while queue:
+        key = queue.pop(0)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(_node(p, *key))
+        info = p.inspect_commit(*key)
+        queue.extend((r, c) for r, _branch, c in info.provenance)
+    return out
+
+
+def _direct(p: Any, repo: str, commit_id: str) -> dict[str, str]:
+    """Direct provenance of a commit: upstream repo -> commit ID."""
+    return {r: c for r, _b, c in p.inspect_commit(repo, commit_id).provenance}
+
+
+def _job(p: Any, pipeline: str, job_id: str) -> dict[str, Any]:
+    j = p.inspect_job(pipeline, job_id)
+    return {
+        "pipeline": j.pipeline,
+        "id": j.id,
+        "state": j.state,
+        "started": j.started.isoformat() if j.started else None,
+        "finished": j.finished.isoformat() if j.finished else None,
+        "datums": {
+            "processed": j.data_processed,
+            "skipped": j.data_skipped,
+            "failed": j.data_failed,
+            "total": j.data_total,
+        },
+        "reason": j.reason,
+    }
+
+
+def _ingest(p: Any, chain: list[Node], data_repo: str) -> dict[str, Any] | None:
+    """The ingest commit of ``data_repo`` on the chain, with the query commit's SQL and the tick."""
+    data = next((n for n in chain if n.repo == data_repo), None)
+    if data is None:
+        return None
+    queries = _direct(p, data.repo, data.commit)
+    entry: dict[str, Any] = {"pipeline": data.pipeline, "repo": data.repo, "commit": data.commit}
+    for q_repo, q_commit in queries.items():
+        entry["queries"] = {"repo": q_repo, "commit": q_commit}
+        try:
+            entry["sql"] = p.get_file(q_repo, q_commit, QUERY_FILE).decode("utf-8", "replace")
+        except Exception:
+            entry["sql"] = None
+        for tick_repo, tick_commit in _direct(p, q_repo, q_commit).items():
+            ticks = [f.path.lstrip("/") for f in p.list_files(tick_repo, tick_commit, "/")]
+            entry["tick"] = {"repo": tick_repo, "commit": tick_commit, "time": max(ticks) if ticks else None}
+    return entry
+
+
+def _first_upstream(chain: list[Node], suffix: str, *, exclude: str = "") -> list[Node]:
+    return [n for n in chain if n.repo.endswith(suffix) and n.repo != exclude]
+
+
+def explain(
+    p: Any, msno: str, *, url: str | None = None, row: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The lineage of ``msno``'s score: its warehouse row, the predict job and datum, the feature shard,
+    the model commit with its metrics and training job, and the ingest commits with SQL and tick time.
+    ``p`` is a ``pachlet.api.Pachlet``; ``row`` skips the warehouse read (the console passes it)."""
+    score = row if row is not None else score_row(msno, url)
+    global_id = score.get("GLOBAL_ID") or ""
+    model_commit = score.get("MODEL_COMMIT") or ""
+    if not global_id:
+        raise LineageError(f"the {SCORE_TABLE} row of {msno} has no GLOBAL_ID")
+    try:
+        predict_job = _job(p, PREDICT, global_id)
+    except Exception as exc:
+        raise LineageError(f"predict job {PREDICT}@{global_id} of {msno}'s score not found: {exc}") from None
+    chain = provenance_chain(p, PREDICT, global_id)
+    direct = _direct(p, PREDICT, global_id)
+    features_repo = next((r for r in direct if r != MODEL), None)
+    result: dict[str, Any] = {"msno": msno, "score": score, "predict_job": predict_job}
+    if features_repo is not None:
+        shards = len(p.list_files(features_repo, direct[features_repo], "/")) or 1
+        shard = shard_name(shard_of(msno, shards))
+        result["feature_shard"] = {
+            "repo": features_repo,
+            "commit": direct[features_repo],
+            "path": f"/{shard}/",
+        }
+        result["predict_datum"] = _predict_datum(p, global_id, shard)
+    model_id = model_commit or direct.get(MODEL, "")
+    if model_id:
+        model: dict[str, Any] = {"repo": MODEL, "commit": model_id}
+        try:
+            model["metrics"] = json.loads(p.get_file(MODEL, model_id, "/metrics.json"))
+        except Exception:
+            model["metrics"] = None
+        try:
+            model["training_job"] = _job(p, MODEL, model_id)
+        except Exception:
+            model["training_job"] = None
+        if direct.get(MODEL) and direct[MODEL] != model_id:
+            model["note"] = f"the predict job read {MODEL}@{direct[MODEL]}, the row names {model_id}"
+        result["model"] = model
+        model_chain = provenance_chain(p, MODEL, model_id)
+    else:
+        model_chain = []
+    all_nodes = chain + [
+        n for n in model_chain if (n.repo, n.commit) not in {(c.repo, c.commit) for c in chain}
+    ]
+    result["ingest"] = [
+        e for e in (_ingest(p, all_nodes, n.repo) for n in _data_repos(all_nodes)) if e is not None
+    ]
+    result["chain"] = [n.to_dict() for n in all_nodes]
+    return result
+
+
+def _data_repos(nodes: list[Node]) -> Iterator[Node]:
+    """Ingest outputs: AUTO commits whose own inputs are a queries pipeline's output."""
+    names = {n.repo for n in nodes}
+    for n in nodes:
+        if n.repo.endswith("_data") and n.repo.removesuffix("_data") + "_queries" in names:
+            yield n
+
+
+def _predict_datum(p: Any, job_id: str, shard: str) -> dict[str, Any] | None:
+    for d in p.list_datums(PREDICT, job_id):
+        if any(i.path.rstrip("/") == f"/{shard}" for i in d.inputs):
+            return {"id": d.datum_id, "state": d.state, "duration": d.duration}
+    return None
+
+
+def format_lineage(info: dict[str, Any]) -> str:
+    """Human-readable lineage, one fact per line."""
+    s = info["score"]
+    lines = [
+        f"score of {info['msno']}: CHURN_PROBABILITY {s.get('CHURN_PROBABILITY')} "
+        f"(prediction {s.get('CHURN_PREDICTION')}), scored at {s.get('SCORED_AT')}",
+        f"  global ID        {s.get('GLOBAL_ID')}",
+        f"  predict job      {PREDICT}@{info['predict_job']['id']} {info['predict_job']['state']}",
+    ]
+    if info.get("predict_datum"):
+        d = info["predict_datum"]
+        lines.append(f"  predict datum    {d['id']} {d['state']}")
+    if info.get("feature_shard"):
+        f = info["feature_shard"]
+        lines.append(f"  feature shard    {f['repo']}@{f['commit']}:{f['path']}")
+    model = info.get("model")
+    if model:
+        lines.append(f"  model commit     {model['repo']}@{model['commit']}")
+        tj = model.get("training_job")
+        if tj:
+            lines.append(f"  training job     {tj['pipeline']}@{tj['id']} {tj['state']}")
+        metrics = (model.get("metrics") or {}).get("model") or {}
+        if metrics:
+            shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
+            lines.append(f"  holdout metrics  {shown}")
+    for e in info.get("ingest", []):
+        tick = (e.get("tick") or {}).get("time")
+        lines.append(f"  ingest           {e['repo']}@{e['commit']} (tick {tick})")
+        q = e.get("queries")
+        if q:
+            lines.append(f"    query commit   {q['repo']}@{q['commit']}:{QUERY_FILE}")
+        sql = (e.get("sql") or "").splitlines()
+        if sql:
+            lines.append(f"    SQL            {sql[0]}")
+            lines.extend(f"                   {line}" for line in sql[1:4])
+            if len(sql) > 4:
+                lines.append(f"                   ... ({len(sql) - 4} more lines)")
+    return "\n".join(lines)
+
+
+@click.command("explain")
+@click.argument("msno")
+@click.option("--url", default=None, help="Warehouse URL (default: $CHURN_WAREHOUSE_URL or embedded).")
+@click.option("--root", default=None, help="pachlet root (default: $PACHLET_ROOT or ./.pachlet).")
+@click.option("-o", "--output", type=click.Choice(("text", "json")), default="text", show_default=True)
+def explain_command(msno: str, url: str | None, root: str | None, output: str) -> None:
+    """Trace MSNO's churn score from its CHURN_SCORES row back to the predict job, the feature shard and
+    model commits, the training job and its metrics, and the ingest SQL and cron tick."""
+    from pachlet.api import Pachlet
+    from pachlet.errors import PachletError
+
+    try:
+        row = score_row(msno, url)
+        with Pachlet.open(root, read_only=True) as p:
+            info = explain(p, msno, row=row)
+    except (LineageError, PachletError) as exc:
+        raise click.ClickException(str(exc)) from None
+    except Exception as exc:  # warehouse errors are already one redacted line
+        raise click.ClickException(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+    click.echo(json.dumps(info, indent=2) if output == "json" else format_lineage(info))
