@@ -37,6 +37,14 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 @click.option(
     "--no-cron", is_flag=True, help="Do not fire cron inputs on their schedules (run cron still works)."
 )
+@click.option(
+    "--console-port",
+    type=int,
+    default=None,
+    help="Port of the read-only web console, on the same address (default 4000; 0 picks a free one). "
+    "If the default port is taken, serve goes on without the console and says so.",
+)
+@click.option("--no-console", is_flag=True, help="Do not start the web console.")
 @click.option("-v", "--verbose", is_flag=True, help="Log every job, cron tick and failed call to stderr.")
 @click.pass_context
 def serve_command(
@@ -46,14 +54,17 @@ def serve_command(
     serve_root: Path | None,
     poll: float,
     no_cron: bool,
+    console_port: int | None,
+    no_console: bool,
     verbose: bool,
 ) -> None:
     """Serve the Pachyderm gRPC API (for python-pachyderm and `pachlet --pachd`), fire cron inputs on
     their schedules and run jobs in the background, until SIGTERM or Ctrl-C.
 
     Holds the root for its whole life: other pachlet commands on the same root talk to it with
-    `--pachd localhost:PORT`."""
-    from pachlet.server.serve import Server
+    `--pachd localhost:PORT`. The web console (DAG, commits, jobs, datums, logs) is served on
+    http://ADDRESS:4000/ unless --no-console."""
+    from pachlet.server.serve import DEFAULT_CONSOLE_PORT, Server
 
     state = ctx.obj
     root = serve_root
@@ -73,7 +84,16 @@ def serve_command(
         )
     try:
         server = Server(
-            root, address=address, port=port, lock_timeout=lock_timeout, poll=poll, cron=not no_cron
+            root,
+            address=address,
+            port=port,
+            lock_timeout=lock_timeout,
+            poll=poll,
+            cron=not no_cron,
+            console_port=None
+            if no_console
+            else (DEFAULT_CONSOLE_PORT if console_port is None else console_port),
+            console_required=console_port is not None,
         )
         code = server.run()
     except (PachletError, OSError) as exc:

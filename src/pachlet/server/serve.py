@@ -1,9 +1,10 @@
-"""Starting and stopping ``pachlet serve``: the gRPC server, the scheduler and the root lock.
+"""Starting and stopping ``pachlet serve``: the gRPC server, the scheduler, the console and the root lock.
 
 ``Server`` opens the root (taking the root lock for its whole life), registers the servicers, binds
-(127.0.0.1 by default), starts the scheduler, and on ``stop`` (SIGTERM / SIGINT under ``run``) stops
-accepting calls, lets the running datums finish (the interrupted job stays queued: nothing
-half-committed), and releases the lock.
+(127.0.0.1 by default), starts the scheduler and (with ``console_port``) the read-only web console in
+a uvicorn thread on the same address, and on ``stop`` (SIGTERM / SIGINT under ``run``) stops the
+console, stops accepting calls, lets the running datums finish (the interrupted job stays queued:
+nothing half-committed), and releases the lock.
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
+import time
 from concurrent import futures
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import grpc
 from python_pachyderm.proto.v2.admin import admin_pb2_grpc
@@ -41,6 +45,8 @@ DEFAULT_PORT = 30650
 DEFAULT_ADDRESS = "127.0.0.1"
 MAX_MESSAGE_BYTES = 64 << 20  # python-pachyderm sends put-file chunks of up to 19 MiB
 SHUTDOWN_GRACE_SECONDS = 5.0
+DEFAULT_CONSOLE_PORT = 4000
+CONSOLE_START_SECONDS = 10.0
 SERVICES = ["pfs_v2.API", "pps_v2.API", "versionpb_v2.API", "admin_v2.API", "transaction_v2.API"]
 
 
@@ -57,7 +63,12 @@ class Server:
         poll: float = DEFAULT_POLL_SECONDS,
         cron: bool = True,
         max_workers: int = 32,
+        console_port: int | None = None,
+        console_required: bool = True,
     ) -> None:
+        """``console_port`` starts the web console on ``address`` (0: a free port; None: no console).
+        If that port cannot be bound, ``start`` fails when ``console_required``, else it goes on
+        without the console and ``console_error`` says why."""
         self.address = address
         self.requested_port = port
         self.port: int | None = None
@@ -68,11 +79,85 @@ class Server:
         self._grpc: grpc.Server | None = None
         self._stopped = threading.Event()
         self._stop_lock = threading.Lock()
+        self.console_requested_port = console_port
+        self.console_required = console_required
+        self.console_port: int | None = None
+        self.console_error: str | None = None
+        self._console: Any = None  # uvicorn.Server
+        self._console_thread: threading.Thread | None = None
 
     @property
     def root(self) -> Path:
         """The served root."""
         return self.pachlet.root
+
+    @property
+    def console_url(self) -> str | None:
+        """``http://address:port/`` of the running console, or None."""
+        if self.console_port is None:
+            return None
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"http://{host}:{self.console_port}/"
+
+    def _bind_console(self) -> socket.socket | None:
+        assert self.console_requested_port is not None
+        family = socket.AF_INET6 if ":" in self.address else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.address, self.console_requested_port))
+            sock.listen(128)
+        except OSError as exc:
+            sock.close()
+            msg = f"cannot listen on {self.address}:{self.console_requested_port} for the console ({exc.strerror or exc})"
+            if self.console_required:
+                raise OSError(msg + "; choose another --console-port or pass --no-console") from None
+            self.console_error = msg
+            log.warning("%s; serving without the console", msg)
+            return None
+        return sock
+
+    def _start_console(self, sock: socket.socket) -> None:
+        import uvicorn
+
+        from pachlet.console.app import create_app
+
+        app = create_app(self.pachlet)
+        config = uvicorn.Config(
+            app,
+            log_config=None,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=2,
+        )
+        server = uvicorn.Server(config)
+        thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name="pachlet-console", daemon=True
+        )
+        thread.start()
+        deadline = time.monotonic() + CONSOLE_START_SECONDS
+        while not server.started and thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if not server.started:
+            server.should_exit = True
+            thread.join(2)
+            sock.close()
+            raise OSError("the console did not start (see the log)")
+        self._console, self._console_thread = server, thread
+        self.console_port = sock.getsockname()[1]
+        log.info("console on %s", self.console_url)
+
+    def _stop_console(self) -> None:
+        server, thread = self._console, self._console_thread
+        if server is None or thread is None:
+            return
+        server.should_exit = True
+        thread.join(SHUTDOWN_GRACE_SECONDS)
+        if thread.is_alive():
+            server.force_exit = True
+            thread.join(SHUTDOWN_GRACE_SECONDS)
+        self._console = self._console_thread = None
 
     def _build(self) -> grpc.Server:
         server = grpc.server(
@@ -97,15 +182,25 @@ class Server:
         return server
 
     def start(self) -> int:
-        """Bind, start serving and start the scheduler; returns the bound port."""
+        """Bind, start serving, start the console (if asked) and the scheduler; returns the bound port."""
+        console_sock: socket.socket | None = None
+        server: grpc.Server | None = None
         try:
             server = self._build()
             host = f"[{self.address}]" if ":" in self.address else self.address
             port = server.add_insecure_port(f"{host}:{self.requested_port}")
             if port == 0:
                 raise OSError(f"cannot listen on {self.address}:{self.requested_port} (address in use?)")
+            if self.console_requested_port is not None:
+                console_sock = self._bind_console()
             server.start()
+            if console_sock is not None:
+                self._start_console(console_sock)
         except BaseException:
+            if console_sock is not None:
+                console_sock.close()
+            if server is not None:
+                server.stop(0)
             self.pachlet.close()
             raise
         self._grpc = server
@@ -120,6 +215,7 @@ class Server:
         with self._stop_lock:
             if self._stopped.is_set():
                 return
+            self._stop_console()
             self.scheduler.stop()
             if self._grpc is not None:
                 self._grpc.stop(grace).wait()
@@ -156,6 +252,14 @@ class Server:
             port = self.start()
             if announce:
                 print(f"pachlet serve: listening on {self.address}:{port} (root {self.root})", flush=True)
+                if self.console_url:
+                    print(f"pachlet serve: console on {self.console_url}", flush=True)
+                elif self.console_error:
+                    print(
+                        f"pachlet serve: WARNING: {self.console_error}; no console",
+                        file=sys.stderr,
+                        flush=True,
+                    )
             while not stop_requested.wait(0.5):
                 pass
             self.stop()
