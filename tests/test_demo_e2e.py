@@ -194,7 +194,7 @@ def test_notebook_executes_on_a_real_kernel(as_demo: dict[str, Any], tmp_path: P
     import nbformat
     from nbclient import NotebookClient
 
-    nb = nbformat.read(REPO_ROOT / "notebooks" / "explore_churn.ipynb", as_version=4)
+    nb = nbformat.read(REPO_ROOT / "notebooks" / "churn_walkthrough.ipynb", as_version=4)
     os.environ["CHURN_NOTEBOOK_MOUNT"] = str(tmp_path / "mnt")
     try:
         NotebookClient(
@@ -213,4 +213,12 @@ def test_notebook_executes_on_a_real_kernel(as_demo: dict[str, Any], tmp_path: P
     )
     assert "scores for" in outputs and "SCORE users" in outputs
     assert "churn_predict@" in outputs  # the lineage cell ran
+    pngs = [
+        o
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+        if "image/png" in (o.get("data") or {})
+    ]
+    assert len(pngs) >= 3  # calibration plot, feature/label plots, score histogram
     assert (tmp_path / "mnt" / "churn_model" / "metrics.json").is_file()
