@@ -274,7 +274,7 @@ def job_page(p: Pachlet, pipeline: str, job_id: str, state: str | None = None) -
         "datums": shown,
         "all_datums": len(datums),
         "counts": dict(sorted(counts.items())),
-        "state": state or "",
+        "filter_state": state or "",
         "states": sorted(set(DATUM_STATES) | set(counts)),
     }
 
