@@ -4,10 +4,11 @@
 
 Generates the root once (kept with --root, reused when it already has the pipelines): two source repos,
 a chain of pipelines where every third also reads the one two back and every fifth the second source,
-each with one datum (``true``), and enough commits on the first source that the root holds about
+each with one datum (``sh`` writing one small file), and enough commits on the first source that the root holds about
 ``--commits`` commits. Then it renders every kind of console page in-process (Starlette's test client:
 no network, the same code uvicorn runs) and prints per page the min / median / max wall time in ms and
-the HTML size. Figures, not a timed test.
+the HTML size; then, if /usr/bin/chromium exists, the time each page takes to its load event in
+headless Chromium over real HTTP (uvicorn). Figures, not a timed test.
 """
 
 from __future__ import annotations
@@ -25,6 +26,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from pachlet.api import Pachlet  # noqa: E402
 
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
 
 def pipeline_spec(i: int) -> dict[str, Any]:
     """Pipeline ``p<i>``: reads the previous one (p00 reads src_a), sometimes two back or src_b too."""
@@ -38,7 +51,7 @@ def pipeline_spec(i: int) -> dict[str, Any]:
         "pipeline": {"name": f"p{i:02d}"},
         "description": f"generated pipeline {i}",
         "input": inputs[0] if len(inputs) == 1 else {"cross": inputs},
-        "transform": {"cmd": ["true"], "image": "alpine:3"},
+        "transform": {"cmd": ["sh", "-c", "echo $PACH_DATUM_ID > /pfs/out/out.txt"], "image": "alpine:3"},
     }
 
 
@@ -96,6 +109,7 @@ def main() -> None:
     ap.add_argument("--commits", type=int, default=1000)
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--root", type=Path, default=None, help="keep the generated root here (reused)")
+    ap.add_argument("--no-browser", action="store_true", help="skip the Chromium page loads")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
@@ -127,6 +141,47 @@ def main() -> None:
                 f"{label:44} {min(times):8.1f} {statistics.median(times):8.1f} {max(times):8.1f} {size / 1024:7.1f}"
             )
         print(f"slowest single page load: {worst:.0f} ms")
+    if Path(CHROMIUM).exists() and not args.no_browser:
+        browser_times(root, pages, args.repeat)
+
+
+def browser_times(root: Path, pages: list[tuple[str, str]], repeat: int) -> None:
+    """Load each page in headless Chromium over real HTTP (uvicorn) and print the time to the load
+    event (navigation start to loadEventEnd, so HTML, CSS and images are in)."""
+    import socket
+    import threading
+
+    import uvicorn
+    from playwright.sync_api import sync_playwright
+
+    from pachlet.console.app import create_app
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(root, load_entry_points=False), log_config=None))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    js = "() => { const t = performance.getEntriesByType('navigation')[0]; return t.loadEventEnd - t.startTime; }"
+    try:
+        with sync_playwright() as pw:
+            b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            pg = b.new_page()
+            print(
+                f"\nin Chromium over HTTP (load event, ms):\n{'page':44} {'min ms':>8} {'median':>8} {'max':>8}"
+            )
+            for label, url in pages:
+                times = []
+                for _ in range(repeat):
+                    pg.goto(f"http://127.0.0.1:{port}{url}")
+                    times.append(float(pg.evaluate(js)))
+                print(f"{label:44} {min(times):8.1f} {statistics.median(times):8.1f} {max(times):8.1f}")
+            b.close()
+    finally:
+        server.should_exit = True
+        thread.join(5)
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ GID_RE = re.compile(r"^[0-9a-f]{32}$")
 DATUM_RE = re.compile(r"^[0-9a-f]{8,128}$")
 
 CSP = (
-    "default-src 'none'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "default-src 'none'; img-src 'self' data:; style-src 'self'; script-src 'none'; "
     "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
 SECURITY_HEADERS = [

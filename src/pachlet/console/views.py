@@ -199,29 +199,37 @@ def crumbs(path: str) -> list[tuple[str, str]]:
     return out
 
 
-def global_ids(p: Pachlet, *, limit: int | None = None) -> list[dict[str, Any]]:
-    """One row per global ID (newest first): its commits, repos, jobs by state, start and end."""
-    rows: dict[str, dict[str, Any]] = {}
-    for c in p.list_commits():
-        row = rows.setdefault(
-            c.id, {"id": c.id, "commits": 0, "repos": [], "started": c.started, "finished": None}
-        )
+def _change_row(gid: str, commits: Iterable[CommitInfo]) -> dict[str, Any]:
+    row: dict[str, Any] = {"id": gid, "commits": 0, "repos": [], "started": None, "finished": None}
+    for c in commits:
         row["commits"] += 1
         row["repos"].append(c.repo)
-        row["started"] = min(row["started"], c.started)
+        if row["started"] is None or c.started < row["started"]:
+            row["started"] = c.started
         if c.finished and (row["finished"] is None or c.finished > row["finished"]):
             row["finished"] = c.finished
-    ordered = list(rows.values())
-    if limit is not None:
-        ordered = ordered[:limit]
-    wanted = {r["id"] for r in ordered}
-    states: dict[str, Counter[str]] = {i: Counter() for i in wanted}
-    for j in p.list_jobs():
-        if j.id in wanted:
-            states[j.id][j.state] += 1
-    for r in ordered:
+    return row
+
+
+def global_ids(p: Pachlet, *, limit: int | None = None) -> list[dict[str, Any]]:
+    """One row per global ID (newest first): its commits, repos, jobs by state, start and end. With
+    ``limit``, only the newest global IDs are read (from the newest commits), each in full."""
+    if limit is None:
+        by_id: dict[str, list[CommitInfo]] = {}
+        for c in p.list_commits():
+            by_id.setdefault(c.id, []).append(c)
+        rows = [_change_row(gid, cs) for gid, cs in by_id.items()]
+        states: dict[str, Counter[str]] = {r["id"]: Counter() for r in rows}
+        for j in p.list_jobs():
+            if j.id in states:
+                states[j.id][j.state] += 1
+    else:
+        newest = list(dict.fromkeys(c.id for c in p.list_commits(number=max(200, limit * 40))))[:limit]
+        rows = [_change_row(gid, p.list_commits(global_id=gid)) for gid in newest]
+        states = {gid: Counter(j.state for j in p.list_jobs(global_id=gid)) for gid in newest}
+    for r in rows:
         r["jobs"] = dict(sorted(states[r["id"]].items()))
-    return ordered
+    return rows
 
 
 def global_id_page(p: Pachlet, gid: str) -> dict[str, Any]:
