@@ -68,7 +68,7 @@ def _secret() -> dict[str, Any]:
     }
 
 
-def _job_row(p: Any, job: Any) -> dict[str, Any]:
+def _job_row(p: Any, job: Any, cpu: float) -> dict[str, Any]:
     datums = p.list_datums(job.pipeline, job.id)
     wall = (job.finished - job.started).total_seconds() if job.started and job.finished else None
     return {
@@ -77,6 +77,7 @@ def _job_row(p: Any, job: Any) -> dict[str, Any]:
         "state": job.state,
         "reason": job.reason,
         "wall_s": wall,
+        "cpu_s": round(cpu, 3),
         "processed": job.data_processed,
         "skipped": job.data_skipped,
         "failed": job.data_failed,
@@ -88,17 +89,31 @@ def _job_row(p: Any, job: Any) -> dict[str, Any]:
 
 
 def _tick_and_run(p: Any, egress_log: list[dict[str, Any]]) -> dict[str, Any]:
-    """Tick every cron pipeline (train first, as ``churn deploy --tick`` does), run until idle."""
+    """Tick every cron pipeline (train first, as ``churn deploy --tick`` does), then run the queued jobs
+    one at a time (``process_pending(limit=1)`` until none is left, which is what ``run_until_idle``
+    does) so each job's CPU seconds (pachlet + its datum processes) can be read."""
     egress_log.clear()
-    t = time.perf_counter()
+    t, cpu0 = time.perf_counter(), benchlib.cpu_seconds()
     gids = [p.run_cron(name) for name in ("churn_train_queries", "churn_score_queries")]
-    ended = p.run_until_idle()
-    wall = time.perf_counter() - t
-    jobs = [_job_row(p, j) for j in ended]
+    jobs = []
+    while True:
+        c = benchlib.cpu_seconds()
+        ended = p.process_pending(limit=1)
+        if not ended:
+            break
+        jobs.append(_job_row(p, ended[0], benchlib.cpu_seconds() - c))
+    wall, cpu = time.perf_counter() - t, benchlib.cpu_seconds() - cpu0
     bad = [j for j in jobs if j["state"] != "JOB_SUCCESS"]
     if bad:
         raise RuntimeError(f"jobs did not succeed: {bad}")
-    return {"wall_s": round(wall, 3), "gids": gids, "jobs": jobs, "egress": list(egress_log)}
+    return {
+        "wall_s": round(wall, 3),
+        "cpu_s": round(cpu, 3),
+        "load_after": benchlib.loadavg(),
+        "gids": gids,
+        "jobs": jobs,
+        "egress": list(egress_log),
+    }
 
 
 def _advance_one_shard(params: benchlib.Params) -> dict[str, Any]:
@@ -135,10 +150,15 @@ def run_dag(params: benchlib.Params) -> dict[str, Any]:
     real = pachlet.egress.run_egress
 
     def timed_egress(p: Any, pipeline_info: Any, job_info: Any, commit: Any) -> dict[str, int]:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), benchlib.cpu_seconds()
         rows = real(p, pipeline_info, job_info, commit)
         egress_log.append(
-            {"job": job_info.id, "rows": sum(rows.values()), "seconds": round(time.perf_counter() - t, 3)}
+            {
+                "job": job_info.id,
+                "rows": sum(rows.values()),
+                "seconds": round(time.perf_counter() - t, 3),
+                "cpu_s": round(benchlib.cpu_seconds() - c, 3),
+            }
         )
         return rows
 
@@ -154,7 +174,8 @@ def run_dag(params: benchlib.Params) -> dict[str, Any]:
         for phase in params["phases"]:
             if phase == "incremental":
                 out["advance"] = _advance_one_shard(params["advance"])
-            out["phases"][phase] = _tick_and_run(p, egress_log)
+            load = benchlib.loadavg()
+            out["phases"][phase] = {"load_before": load, **_tick_and_run(p, egress_log)}
     return out
 
 
@@ -164,15 +185,17 @@ TASKS: dict[str, benchlib.WorkerFn] = {"dag": run_dag}
 # --------------------------------------------------------------------------- parent side
 
 
-def stage_seconds(phase: dict[str, Any]) -> dict[str, float]:
-    """Seconds per floor stage name from a pachlet phase (jobs summed per stage; egress split out)."""
+def stage_seconds(phase: dict[str, Any], key: str = "wall_s") -> dict[str, float]:
+    """Wall (``key="wall_s"``) or CPU (``"cpu_s"``) seconds per floor stage name from a pachlet phase:
+    jobs summed per stage, the egress (inside the churn_predict job) split out."""
     by_pipe: dict[str, float] = {}
     for j in phase["jobs"]:
-        by_pipe[j["pipeline"]] = by_pipe.get(j["pipeline"], 0.0) + (j["wall_s"] or 0.0)
+        by_pipe[j["pipeline"]] = by_pipe.get(j["pipeline"], 0.0) + (j[key] or 0.0)
     out = {s: round(sum(by_pipe.get(n, 0.0) for n in pipes), 3) for s, pipes in STAGE_PIPELINES.items()}
-    egress = sum(e["seconds"] for e in phase["egress"])
+    egress = sum(e["seconds" if key == "wall_s" else "cpu_s"] for e in phase["egress"])
     out["predict"] = round(out["predict"] - egress, 3)
     out["egress"] = round(egress, 3)
+    out["total"] = round(phase[key], 3)
     return out
 
 
@@ -187,11 +210,12 @@ def datum_counts(phase: dict[str, Any]) -> dict[str, dict[str, int]]:
     return out
 
 
-def _stage_table(floor: benchlib.WorkerRun, dag: benchlib.WorkerRun, title: str) -> tuple[str, list]:
-    fsec, frows = floor.result["seconds"], floor.result["rows"]
-    psec = stage_seconds(dag.result["phases"]["full"])
+def _stage_table(floor: benchlib.WorkerRun, dag: benchlib.WorkerRun, title: str) -> str:
+    fsec, fcpu, frows = floor.result["seconds"], floor.result["cpu_s"], floor.result["rows"]
+    full = dag.result["phases"]["full"]
+    psec, pcpu = stage_seconds(full), stage_seconds(full, "cpu_s")
     rows = []
-    for s in STAGES:
+    for s in (*STAGES, "total"):
         n = frows.get(s)
         rows.append(
             [
@@ -200,52 +224,83 @@ def _stage_table(floor: benchlib.WorkerRun, dag: benchlib.WorkerRun, title: str)
                 fsec.get(s),
                 psec.get(s),
                 benchlib.ratio(psec.get(s), fsec.get(s)),
+                fcpu.get(s),
+                pcpu.get(s),
+                benchlib.ratio(pcpu.get(s), fcpu.get(s)),
                 n / fsec[s] if n and fsec.get(s) else None,
                 n / psec[s] if n and psec.get(s) else None,
             ]
         )
-    full_wall = dag.result["phases"]["full"]["wall_s"]
-    rows.append(
-        ["total (run)", None, fsec["total"], full_wall, benchlib.ratio(full_wall, fsec["total"]), None, None]
-    )
     rows.append(
         [
-            "process wall",
+            "worker process",
             None,
             floor.wall_s,
             dag.wall_s,
             benchlib.ratio(dag.wall_s, floor.wall_s),
+            floor.cpu_s,
+            dag.cpu_s,
+            benchlib.ratio(dag.cpu_s, floor.cpu_s),
             None,
             None,
         ]
     )
-    rows.append(
-        [
-            "peak RSS MiB",
-            None,
-            floor.peak_rss_mib,
-            dag.peak_rss_mib,
-            benchlib.ratio(dag.peak_rss_mib, floor.peak_rss_mib),
-            None,
-            None,
-        ]
+    headers = [
+        "stage",
+        "rows",
+        "floor s",
+        "pachlet s",
+        "ratio",
+        "floor cpu s",
+        "pachlet cpu s",
+        "cpu ratio",
+        "floor rows/s",
+        "pachlet rows/s",
+    ]
+    text = benchlib.table(headers, rows, title)
+    rss = (
+        f"peak RSS of the process tree: floor {floor.peak_rss_mib:,.0f} MiB, pachlet "
+        f"{dag.peak_rss_mib:,.0f} MiB (largest single process {dag.peak_single_rss_bytes / benchlib.MIB:,.0f} "
+        f"MiB; the pachlet worker also ran the no-op rerun); load average {floor.load_before:.1f} -> "
+        f"{dag.load_after:.1f}"
     )
-    headers = ["stage", "rows", "floor s", "pachlet s", "ratio", "floor rows/s", "pachlet rows/s"]
-    return benchlib.table(headers, rows, title), rows
+    return text + "\n" + rss
 
 
 def _datum_table(phase: dict[str, Any], title: str) -> str:
     counts = datum_counts(phase)
     walls: dict[str, float] = {}
+    cpus: dict[str, float] = {}
     for j in phase["jobs"]:
         walls[j["pipeline"]] = walls.get(j["pipeline"], 0.0) + (j["wall_s"] or 0.0)
-    rows = [
-        [name, c["jobs"], c["processed"], c["skipped"], c["total"], round(walls[name], 3)]
+        cpus[j["pipeline"]] = cpus.get(j["pipeline"], 0.0) + j["cpu_s"]
+    rows: list[list[Any]] = [
+        [
+            name,
+            c["jobs"],
+            c["processed"],
+            c["skipped"],
+            c["total"],
+            round(walls[name], 3),
+            round(cpus[name], 3),
+        ]
         for name, c in counts.items()
     ]
     egress = sum(e["seconds"] for e in phase["egress"])
-    rows.append(["(egress, in churn_predict)", len(phase["egress"]), None, None, None, round(egress, 3)])
-    return benchlib.table(["pipeline", "jobs", "processed", "skipped", "datums", "s"], rows, title)
+    egress_cpu = sum(e["cpu_s"] for e in phase["egress"])
+    rows.append(
+        [
+            "(egress, in churn_predict)",
+            len(phase["egress"]),
+            None,
+            None,
+            None,
+            round(egress, 3),
+            round(egress_cpu, 3),
+        ]
+    )
+    rows.append(["phase total", None, None, None, None, phase["wall_s"], phase["cpu_s"]])
+    return benchlib.table(["pipeline", "jobs", "processed", "skipped", "datums", "s", "cpu s"], rows, title)
 
 
 def _noop_ok(phase: dict[str, Any]) -> bool:
@@ -317,10 +372,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "wall_s": round(run.wall_s, 3),
                 "peak_rss_mib": round(run.peak_rss_mib, 1),
                 "peak_single_rss_mib": round(run.peak_single_rss_bytes / benchlib.MIB, 1),
+                "cpu_s": run.cpu_s,
+                "load_before": run.load_before,
+                "load_after": run.load_after,
                 "result": run.result,
             }
 
-    text, _ = _stage_table(floor, dag, f"full run, {args.members:,} members, 8 shards (pachlet vs floor)")
+    text = _stage_table(floor, dag, f"full run, {args.members:,} members, 8 shards (pachlet vs floor)")
     print()
     print(text)
     full = dag.result["phases"]["full"]
@@ -335,11 +393,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "full_ratio": benchlib.ratio(full["wall_s"], floor.result["seconds"]["total"]),
         "full_peak_rss_mib": round(dag.peak_rss_mib, 1),
         "floor_peak_rss_mib": round(floor.peak_rss_mib, 1),
+        "full_cpu_s": full["cpu_s"],
+        "floor_cpu_s": floor.result["cpu_s"]["total"],
+        "full_cpu_ratio": benchlib.ratio(full["cpu_s"], floor.result["cpu_s"]["total"]),
         "full_stage_s": stage_seconds(full),
+        "full_stage_cpu_s": stage_seconds(full, "cpu_s"),
         "floor_stage_s": floor.result["seconds"],
+        "floor_stage_cpu_s": floor.result["cpu_s"],
         "rows": floor.result["rows"],
         "query_alone_s": q,
+        "query_alone_cpu_s": round(query.result["cpu_s"]["train"] + query.result["cpu_s"]["score"], 3),
         "noop_wall_s": noop["wall_s"],
+        "noop_cpu_s": noop["cpu_s"],
         "noop_budget_s": round(noop_budget, 3),
         "noop_all_skipped_after_ingest": _noop_ok(noop),
         "noop_stage_s": stage_seconds(noop),
@@ -347,7 +412,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     print(
         f"no-op: {noop['wall_s']:.2f}s vs 1.2 x ingest queries alone ({q:.2f}s) + 2s = {noop_budget:.2f}s; "
-        f"every datum after ingest skipped: {summary['noop_all_skipped_after_ingest']}"
+        f"every datum after ingest skipped: {summary['noop_all_skipped_after_ingest']}; full run "
+        f"{full['wall_s'] / summary['floor_wall_s']:.2f}x the floor's wall, "
+        f"{full['cpu_s'] / summary['floor_cpu_s']:.2f}x its CPU"
     )
     if inc is not None:
         full16 = inc.result["phases"]["full"]
@@ -366,6 +433,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "incremental_wall_s": incr["wall_s"],
                 "incremental_fraction": benchlib.ratio(incr["wall_s"], full16["wall_s"]),
                 "incremental_fraction_of_8_shard_full": benchlib.ratio(incr["wall_s"], full["wall_s"]),
+                "full16_cpu_s": full16["cpu_s"],
+                "incremental_cpu_s": incr["cpu_s"],
+                "incremental_cpu_fraction": benchlib.ratio(incr["cpu_s"], full16["cpu_s"]),
                 "incremental_stage_s": stage_seconds(incr),
                 "incremental_datums": datum_counts(incr),
                 "full16_stage_s": stage_seconds(full16),
@@ -374,7 +444,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
         print(
             f"incremental: {incr['wall_s']:.2f}s = {summary['incremental_fraction']:.1%} of the 16-shard full "
-            f"run ({full16['wall_s']:.2f}s)"
+            f"run ({full16['wall_s']:.2f}s); CPU {incr['cpu_s']:.1f}s = {summary['incremental_cpu_fraction']:.1%} "
+            f"of {full16['cpu_s']:.1f}s; 16-shard full run / 8-shard: "
+            f"{full16['wall_s'] / full['wall_s']:.2f}x wall, {full16['cpu_s'] / full['cpu_s']:.2f}x CPU"
         )
     doc["summary"] = summary
     path = benchlib.write_results(f"dag-{args.members}", doc, args.results_dir)

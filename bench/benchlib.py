@@ -105,6 +105,20 @@ class TreeRSSSampler:
         self._thread.join()
 
 
+def cpu_seconds() -> float:
+    """CPU seconds (user + system) of this process and of every child it has reaped so far."""
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def loadavg() -> float:
+    """The 1-minute load average (other work on the machine shows here)."""
+    return round(os.getloadavg()[0], 2)
+
+
 # --------------------------------------------------------------------------- worker subprocesses
 
 
@@ -118,6 +132,9 @@ class WorkerRun:
     peak_rss_bytes: int
     peak_single_rss_bytes: int
     maxrss_self_bytes: int = 0
+    cpu_s: float = 0.0
+    load_before: float = 0.0
+    load_after: float = 0.0
     log: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -140,6 +157,11 @@ def run_worker(
         pfile, rfile, lfile = Path(tmp) / "params.json", Path(tmp) / "result.json", Path(tmp) / "log.txt"
         pfile.write_text(json.dumps(params))
         cmd = [sys.executable, str(script), "--worker", task, "--params", str(pfile), "--result", str(rfile)]
+        import resource
+
+        load_before = loadavg()
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu0 = kids.ru_utime + kids.ru_stime
         with open(lfile, "wb") as log:
             t = time.perf_counter()
             proc = subprocess.Popen(cmd, env=dict(env), stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_DIR)
@@ -151,6 +173,8 @@ def run_worker(
                     proc.wait()
                     code = -9
             wall = time.perf_counter() - t
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = kids.ru_utime + kids.ru_stime - cpu0
         text = lfile.read_text(errors="replace")
         if code != 0:
             tail = "\n".join(text.splitlines()[-40:])
@@ -163,6 +187,9 @@ def run_worker(
         peak_rss_bytes=sampler.peak,
         peak_single_rss_bytes=sampler.peak_single,
         maxrss_self_bytes=int(result.get("_maxrss_self_kib", 0)) * 1024,
+        cpu_s=round(cpu, 3),
+        load_before=load_before,
+        load_after=loadavg(),
         log=text,
     )
 

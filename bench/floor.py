@@ -27,10 +27,26 @@ import benchlib
 TICK = "2017-04-01T00:00:00Z"
 
 
-def _timed(times: dict[str, float], name: str, t0: float) -> float:
-    now = time.perf_counter()
-    times[name] = round(now - t0, 3)
-    return now
+class Stopwatch:
+    """Wall and CPU seconds per named step (each step runs from the previous ``lap`` to this one)."""
+
+    def __init__(self) -> None:
+        self.start = self.t = time.perf_counter()
+        self.start_cpu = self.cpu = benchlib.cpu_seconds()
+        self.wall: dict[str, float] = {}
+        self.cpu_s: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        """Close step ``name``."""
+        now, cpu = time.perf_counter(), benchlib.cpu_seconds()
+        self.wall[name] = round(now - self.t, 3)
+        self.cpu_s[name] = round(cpu - self.cpu, 3)
+        self.t, self.cpu = now, cpu
+
+    def total(self) -> None:
+        """Record ``total`` since the stopwatch was made."""
+        self.wall["total"] = round(time.perf_counter() - self.start, 3)
+        self.cpu_s["total"] = round(benchlib.cpu_seconds() - self.start_cpu, 3)
 
 
 def _specs_by_name(spec_dir: Path) -> dict[str, dict[str, Any]]:
@@ -40,7 +56,7 @@ def _specs_by_name(spec_dir: Path) -> dict[str, dict[str, Any]]:
 def run_floor(params: benchlib.Params) -> dict[str, Any]:
     """The whole computation in this process; per-stage seconds and rows. ``params``: ``spec_dir``,
     ``work_dir``, optional ``shards`` (default 1)."""
-    t_start = time.perf_counter()
+    sw = Stopwatch()
     from churn.stages.clean import clean_file
     from churn.stages.common import csv_inputs
     from churn.stages.features import build_features, read_clean, write_features
@@ -50,10 +66,9 @@ def run_floor(params: benchlib.Params) -> dict[str, Any]:
     from churn.stages.train import train
     from pachlet.egress import PASSWORD_ENV, files_from_dir, load_tables, resolve_driver
 
-    times: dict[str, float] = {}
     rows: dict[str, int] = {}
     quality: dict[str, Any] = {}
-    t = _timed(times, "imports", t_start)
+    sw.lap("imports")
     specs = _specs_by_name(Path(params["spec_dir"]))
     work = Path(params["work_dir"])
     shards = int(params.get("shards", 1))
@@ -62,7 +77,7 @@ def run_floor(params: benchlib.Params) -> dict[str, Any]:
     (ticks / TICK).write_text("")
     os.environ.setdefault("model_COMMIT", "floor")
     os.environ.setdefault("PACH_JOB_ID", "floor")
-    t = time.perf_counter()
+    sw.lap("setup")
     for side in ("train", "score"):
         qspec = specs[f"churn_{side}_queries"]
         dspec = specs[f"churn_{side}_data"]
@@ -70,29 +85,29 @@ def run_floor(params: benchlib.Params) -> dict[str, Any]:
         write_query(ticks, benchlib.spec_arg(qspec, "--query"), base / "queries")
         shard_rows = ingest(base / "queries", benchlib.spec_arg(dspec, "--url"), shards, True, base / "data")
         rows[f"{side}_query"] = sum(shard_rows)
-        t = _timed(times, f"{side}_query", t)
+        sw.lap(f"{side}_query")
         clean_rows = 0
         for path in csv_inputs(base / "data"):
             rep = clean_file(path, base / "clean")
             clean_rows += int(rep["rows_in"])  # type: ignore[call-overload]
         rows[f"{side}_clean"] = clean_rows
-        t = _timed(times, f"{side}_clean", t)
+        sw.lap(f"{side}_clean")
         feat_rows = 0
         for path in csv_inputs(base / "clean"):
             frame = build_features(read_clean(path))
             write_features(frame, base / "features" / path.stem)
             feat_rows += len(frame)
         rows[f"{side}_features"] = feat_rows
-        t = _timed(times, f"{side}_features", t)
+        sw.lap(f"{side}_features")
         if side == "train":
             seed = int(benchlib.spec_arg(specs["churn_model"], "--seed"))
             doc = train(base / "features", work / "model", seed)
             rows["model"] = int(doc["rows"]["total"])
             quality = {"auc": round(float(doc["model"]["auc"]), 4), "rows": doc["rows"]}
-            t = _timed(times, "model", t)
+            sw.lap("model")
     written = predict(work / "score" / "features", work / "model", work / "predict")
     rows["predict"] = sum(written.values())
-    t = _timed(times, "predict", t)
+    sw.lap("predict")
     egress = specs["churn_predict"]["egress"]["sqlDatabase"]
     loaded = load_tables(
         resolve_driver(egress["url"]),
@@ -101,26 +116,25 @@ def run_floor(params: benchlib.Params) -> dict[str, Any]:
         os.environ.get(PASSWORD_ENV),
     )
     rows["egress"] = sum(loaded.values())
-    t = _timed(times, "egress", t)
-    times["total"] = round(t - t_start, 3)
-    return {"seconds": times, "rows": rows, "shards": shards, "model": quality}
+    sw.lap("egress")
+    sw.total()
+    return {"seconds": sw.wall, "cpu_s": sw.cpu_s, "rows": rows, "shards": shards, "model": quality}
 
 
 def run_queries(params: benchlib.Params) -> dict[str, Any]:
     """Both ingest queries alone: connect, execute, fetch every Arrow batch (nothing written)."""
-    t0 = time.perf_counter()
+    sw = Stopwatch()
     from churn.stages.ingest import sql_text
     from churn.warehouse import connect, iter_arrow_batches
 
     specs = _specs_by_name(Path(params["spec_dir"]))
-    times: dict[str, float] = {}
     rows: dict[str, int] = {}
-    t = _timed(times, "imports", t0)
+    sw.lap("imports")
     tmp = Path(params["work_dir"]) / "q"
     tmp.mkdir(parents=True, exist_ok=True)
     url = benchlib.spec_arg(specs["churn_train_data"], "--url")
     with connect(url) as conn:
-        t = _timed(times, "connect", t)
+        sw.lap("connect")
         for side in ("train", "score"):
             qfile = tmp / side
             qfile.write_text(f"-- {TICK}\n" + benchlib.spec_arg(specs[f"churn_{side}_queries"], "--query"))
@@ -128,10 +142,10 @@ def run_queries(params: benchlib.Params) -> dict[str, Any]:
             cur.execute(sql_text(qfile))
             rows[side] = sum(b.num_rows for b in iter_arrow_batches(cur, batch_rows=50_000))
             cur.close()
-            t = _timed(times, side, t)
-    times["queries"] = round(times["train"] + times["score"], 3)
-    times["total"] = round(t - t0, 3)
-    return {"seconds": times, "rows": rows}
+            sw.lap(side)
+    sw.total()
+    sw.wall["queries"] = round(sw.wall["train"] + sw.wall["score"], 3)
+    return {"seconds": sw.wall, "cpu_s": sw.cpu_s, "rows": rows}
 
 
 def seed(params: benchlib.Params) -> dict[str, Any]:
