@@ -90,6 +90,18 @@ def find_schema(project_root: Path, explicit: Path | None = None) -> Path:
     )
 
 
+def locate_schema(project_root: Path, explicit: Path | None = None) -> Path | None:
+    """Like ``find_schema``, but None when nothing was asked for explicitly and the default location
+    (the shared reference next to the project) is absent: validation then runs without the 2.8+ schema.
+    An explicit ``--schema`` or ``$CHURN_PACHYDERM_SCHEMA`` that does not exist is still an error."""
+    try:
+        return find_schema(project_root, explicit)
+    except SchemaNotFoundError:
+        if explicit is not None or os.environ.get(SCHEMA_ENV):
+            raise
+        return None
+
+
 @cache
 def load_schema(path: Path) -> dict[str, Any]:
     """Parse the JSON schema file (cached)."""
@@ -108,10 +120,14 @@ def _schema_ref(prop: Mapping[str, Any]) -> str | None:
     return ref.rsplit("/", 1)[-1] if ref else None
 
 
-def check_fields(spec: Any, schema: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(JSON path, message) for every field outside what both the 2.7 proto and the 2.8+ schema know."""
+def check_fields(spec: Any, schema: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    """(JSON path, message) for every field outside what both the 2.7 proto and the 2.8+ schema know.
+    Without the schema (None) only the 2.7 proto is consulted: unknown and snake_case fields are still
+    reported, fields that exist in only one version cannot be."""
     from python_pachyderm.proto.v2.pps import pps_pb2
 
+    if schema is None:
+        return _check_fields_proto_only(spec, pps_pb2.CreatePipelineRequest.DESCRIPTOR, [])
     defs = schema.get("definitions", {})
     problems: list[tuple[str, str]] = []
 
@@ -157,6 +173,31 @@ def check_fields(spec: Any, schema: Mapping[str, Any]) -> list[tuple[str, str]]:
                 walk(child, message, sub_def, here)
 
     walk(spec, pps_pb2.CreatePipelineRequest.DESCRIPTOR, _schema_ref(schema) or "CreatePipelineRequest", [])
+    return problems
+
+
+def _check_fields_proto_only(value: Any, descriptor: Any, path: list[Any]) -> list[tuple[str, str]]:
+    if not isinstance(value, dict):
+        return []
+    problems: list[tuple[str, str]] = []
+    by_json = {f.json_name: f for f in descriptor.fields}
+    by_name = {f.name: f for f in descriptor.fields}
+    for key, child in value.items():
+        here = [*path, key]
+        field = by_json.get(key) or by_name.get(key)
+        if field is None:
+            problems.append((_json_path(here), f"unknown field {key!r}"))
+            continue
+        if key != field.json_name:
+            problems.append(
+                (_json_path(here), f"snake_case field {key!r}: use {field.json_name!r} (camelCase)")
+            )
+            continue
+        message = field.message_type
+        if message is None or message.GetOptions().map_entry:
+            continue
+        for i, item in enumerate(child) if isinstance(child, list) else [(None, child)]:
+            problems.extend(_check_fields_proto_only(item, message, here if i is None else [*here, i]))
     return problems
 
 
@@ -531,8 +572,11 @@ def check_dag(specs: Mapping[str, Mapping[str, Any]], policy: Policy) -> dict[st
 # ---------------------------------------------------------------------------------------------- driver
 
 
-def validate_files(files: Mapping[str, Path], policy: Policy, schema: Mapping[str, Any]) -> list[Issue]:
-    """Validate spec files (``{display name: path}``) as one pipeline set; returns every issue found."""
+def validate_files(
+    files: Mapping[str, Path], policy: Policy, schema: Mapping[str, Any] | None
+) -> list[Issue]:
+    """Validate spec files (``{display name: path}``) as one pipeline set; returns every issue found.
+    ``schema`` None skips the 2.8+ JSON schema checks (see ``locate_schema``)."""
     issues: list[Issue] = []
     specs: dict[str, dict[str, Any]] = {}
     shown: dict[str, str] = {}
@@ -550,7 +594,8 @@ def validate_files(files: Mapping[str, Path], policy: Policy, schema: Mapping[st
         if not field_problems:
             if err := check_proto(spec):
                 issues.append(Issue(display, "$", f"python-pachyderm 7.6: {err}"))
-            issues.extend(Issue(display, p, m) for p, m in check_schema(spec, schema))
+            if schema is not None:
+                issues.extend(Issue(display, p, m) for p, m in check_schema(spec, schema))
         issues.extend(Issue(display, p, m) for p, m in check_spec(spec, path.stem, policy))
         name = (spec.get("pipeline") or {}).get("name")
         if isinstance(name, str):
