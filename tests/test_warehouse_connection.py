@@ -207,3 +207,17 @@ def test_lock_timeout_names_the_holder(tmp_path: Path) -> None:
         cur = conn.cursor()
         cur.execute("SELECT COUNT(*) FROM MEMBERS")
         assert cur.fetchone() == (0,)
+
+
+def test_embedded_memory_is_capped_and_configurable(monkeypatch: pytest.MonkeyPatch) -> None:
+    def setting(name: str) -> str:
+        with connect() as conn:
+            return conn._duck_conn.execute(f"SELECT current_setting('{name}')").fetchone()[0]
+
+    assert setting("memory_limit") == "2.7 GiB"  # the default 3GB (10^9 bytes), as DuckDB prints it
+    assert setting("temp_directory").endswith("duckdb.tmp")
+    monkeypatch.setenv("CHURN_WAREHOUSE_MEMORY_LIMIT", "512MB")
+    assert setting("memory_limit") == "488.2 MiB"
+    monkeypatch.setenv("CHURN_WAREHOUSE_MEMORY_LIMIT", "lots")
+    with pytest.raises(WarehouseError, match="CHURN_WAREHOUSE_MEMORY_LIMIT='lots'"):
+        setting("memory_limit")

@@ -527,10 +527,13 @@ class PFS:
                 f"SELECT {cols} FROM {table} WHERE repo=? AND commit_id=?", (repo, cid)
             ).fetchall()
         lo, hi = _prefix_bounds(prefix)
-        return c.execute(
-            f"SELECT {cols} FROM {table} WHERE repo=? AND commit_id=? AND (path=? OR (path>=? AND path<?))",
-            (repo, cid, prefix, lo, hi),
-        ).fetchall()
+        # Two key lookups, not one `path=? OR path BETWEEN`: SQLite cannot use the primary key through
+        # that OR and would scan every file of the commit on each get/inspect.
+        where = f"SELECT {cols} FROM {table} WHERE repo=? AND commit_id=? AND "
+        return [
+            *c.execute(where + "path=?", (repo, cid, prefix)).fetchall(),
+            *c.execute(where + "path>=? AND path<?", (repo, cid, lo, hi)).fetchall(),
+        ]
 
     def _finished_tree(self, c: sqlite3.Connection, repo: str, cid: str, prefix: str = "/") -> Tree:
         return {r[0]: (r[1], r[2]) for r in self._range(c, "files", "path, hash, size", repo, cid, prefix)}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
 import warnings
 from collections.abc import Iterator
@@ -29,6 +30,11 @@ from churn.warehouse.url import EMBEDDED_ACCOUNT, EMBEDDED_URL, WarehouseURL, pa
 PASSWORD_ENV = "PACHYDERM_SQL_PASSWORD"
 URL_ENV = "CHURN_WAREHOUSE_URL"
 DEFAULT_LOGIN_TIMEOUT = 30
+MEMORY_LIMIT_ENV = "CHURN_WAREHOUSE_MEMORY_LIMIT"
+# DuckDB's own default is 80 % of RAM, and its buffer pool keeps what it read: an aggregation over tens of
+# millions of USER_LOGS rows then holds several GiB. A cap (spilling to a temp dir beside the database)
+# keeps the embedded warehouse laptop-sized; "none" restores DuckDB's default.
+DEFAULT_MEMORY_LIMIT = "3GB"
 
 
 def churn_home(cwd: Path | None = None) -> Path:
@@ -266,12 +272,28 @@ def _open(
                 kwargs["password"] = password
         with _guard(label):
             conn = snowflake.connector.connect(**kwargs)
+            if parsed is not None and parsed.embedded:
+                _limit_embedded_memory(conn, warehouse_dir())
         try:
             with _guard(label):
                 yield conn
         finally:
             with contextlib.suppress(Exception):  # a failed close must not hide the original error
                 conn.close()
+
+
+def _limit_embedded_memory(conn: Any, db_dir: Path) -> None:
+    """Cap the embedded DuckDB's memory (``$CHURN_WAREHOUSE_MEMORY_LIMIT``, default 3GB, ``none`` for
+    DuckDB's default), spilling to ``<warehouse>/duckdb.tmp``."""
+    limit = os.environ.get(MEMORY_LIMIT_ENV, DEFAULT_MEMORY_LIMIT).strip()
+    if limit.lower() in ("", "none", "default"):
+        return
+    if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", limit, flags=re.IGNORECASE):
+        raise WarehouseError(f"${MEMORY_LIMIT_ENV}={limit!r}: expected a size such as 3GB or 512MB, or none")
+    duck = conn._duck_conn  # fakesnow's DuckDB connection (shared by the process's embedded session)
+    duck.execute(f"SET memory_limit='{limit}'")
+    temp = (db_dir / "duckdb.tmp").as_posix().replace("'", "''")
+    duck.execute(f"SET temp_directory='{temp}'")
 
 
 __all__ = [
