@@ -122,82 +122,49 @@ def _schema_ref(prop: Mapping[str, Any]) -> str | None:
 
 def check_fields(spec: Any, schema: Mapping[str, Any] | None) -> list[tuple[str, str]]:
     """(JSON path, message) for every field outside what both the 2.7 proto and the 2.8+ schema know.
-    Without the schema (None) only the 2.7 proto is consulted: unknown and snake_case fields are still
-    reported, fields that exist in only one version cannot be."""
+    Without the schema (None) the 2.8+ side is taken to know exactly the proto's camelCase fields:
+    unknown and snake_case fields are still reported, fields of only one version cannot be."""
     from python_pachyderm.proto.v2.pps import pps_pb2
 
-    if schema is None:
-        return _check_fields_proto_only(spec, pps_pb2.CreatePipelineRequest.DESCRIPTOR, [])
-    defs = schema.get("definitions", {})
+    defs = schema.get("definitions", {}) if schema is not None else None
     problems: list[tuple[str, str]] = []
 
     def walk(value: Any, descriptor: Any, def_name: str | None, path: list[Any]) -> None:
         if not isinstance(value, dict):
             return
-        props = (defs.get(def_name) or {}).get("properties", {}) if def_name else {}
+        props = None if defs is None else (defs.get(def_name) or {}).get("properties", {}) if def_name else {}
         by_json = {f.json_name: f for f in descriptor.fields}
         by_name = {f.name: f for f in descriptor.fields}
         for key, child in value.items():
             here = [*path, key]
             proto_field = by_json.get(key) or by_name.get(key)
-            in_schema = key in props
+            camel = proto_field.json_name if proto_field is not None else None
+            in_schema = key in props if props is not None else key == camel
             if proto_field is None and not in_schema:
                 problems.append((_json_path(here), f"unknown field {key!r}"))
                 continue
             if proto_field is not None and not in_schema:
-                if key != proto_field.json_name and proto_field.json_name in props:
-                    problems.append(
-                        (
-                            _json_path(here),
-                            f"snake_case field {key!r}: use {proto_field.json_name!r} (camelCase)",
-                        )
-                    )
+                if key != camel and (props is None or camel in props):
+                    message = f"snake_case field {key!r}: use {camel!r} (camelCase)"
                 else:
-                    problems.append(
-                        (_json_path(here), f"field {key!r} exists only in Pachyderm 2.7, not in 2.8+")
-                    )
+                    message = f"field {key!r} exists only in Pachyderm 2.7, not in 2.8+"
+                problems.append((_json_path(here), message))
                 continue
             if proto_field is None:
                 problems.append(
                     (_json_path(here), f"field {key!r} exists only in Pachyderm 2.8+, not in 2.7")
                 )
                 continue
-            message = proto_field.message_type
-            if message is None or message.GetOptions().map_entry:
+            message_type = proto_field.message_type
+            if message_type is None or message_type.GetOptions().map_entry:
                 continue
-            sub_def = _schema_ref(props[key])
-            if isinstance(child, list):
-                for i, item in enumerate(child):
-                    walk(item, message, sub_def, [*here, i])
-            else:
-                walk(child, message, sub_def, here)
+            sub_def = _schema_ref(props[key]) if props is not None else None
+            items = enumerate(child) if isinstance(child, list) else [(None, child)]
+            for i, item in items:
+                walk(item, message_type, sub_def, here if i is None else [*here, i])
 
-    walk(spec, pps_pb2.CreatePipelineRequest.DESCRIPTOR, _schema_ref(schema) or "CreatePipelineRequest", [])
-    return problems
-
-
-def _check_fields_proto_only(value: Any, descriptor: Any, path: list[Any]) -> list[tuple[str, str]]:
-    if not isinstance(value, dict):
-        return []
-    problems: list[tuple[str, str]] = []
-    by_json = {f.json_name: f for f in descriptor.fields}
-    by_name = {f.name: f for f in descriptor.fields}
-    for key, child in value.items():
-        here = [*path, key]
-        field = by_json.get(key) or by_name.get(key)
-        if field is None:
-            problems.append((_json_path(here), f"unknown field {key!r}"))
-            continue
-        if key != field.json_name:
-            problems.append(
-                (_json_path(here), f"snake_case field {key!r}: use {field.json_name!r} (camelCase)")
-            )
-            continue
-        message = field.message_type
-        if message is None or message.GetOptions().map_entry:
-            continue
-        for i, item in enumerate(child) if isinstance(child, list) else [(None, child)]:
-            problems.extend(_check_fields_proto_only(item, message, here if i is None else [*here, i]))
+    root = (_schema_ref(schema) if schema is not None else None) or "CreatePipelineRequest"
+    walk(spec, pps_pb2.CreatePipelineRequest.DESCRIPTOR, root, [])
     return problems
 
 
