@@ -214,10 +214,16 @@ def test_embedded_memory_is_capped_and_configurable(monkeypatch: pytest.MonkeyPa
         with connect() as conn:
             return conn._duck_conn.execute(f"SELECT current_setting('{name}')").fetchone()[0]
 
-    assert setting("memory_limit") == "2.7 GiB"  # the default 3GB (10^9 bytes), as DuckDB prints it
+    assert setting("memory_limit") == "3.7 GiB"  # the default 4GB (10^9 bytes), as DuckDB prints it
     assert setting("temp_directory").endswith("duckdb.tmp")
     monkeypatch.setenv("CHURN_WAREHOUSE_MEMORY_LIMIT", "512MB")
     assert setting("memory_limit") == "488.2 MiB"
+    from churn.warehouse import describe_error
+
+    oom = describe_error(
+        "query", RuntimeError("Out of Memory Error: failed to allocate data of size 64.0 MiB")
+    )
+    assert "capped at 512MB: raise $CHURN_WAREHOUSE_MEMORY_LIMIT" in oom
     monkeypatch.setenv("CHURN_WAREHOUSE_MEMORY_LIMIT", "lots")
     with pytest.raises(WarehouseError, match="CHURN_WAREHOUSE_MEMORY_LIMIT='lots'"):
         setting("memory_limit")
