@@ -19,6 +19,7 @@ from typing import Any
 
 import click
 
+from churn.deploy import SECRET_KEY, SECRET_NAME
 from churn.lineage import PREDICT, SCORE_TABLE, explain, format_lineage
 
 TARGET = "local"
@@ -26,10 +27,10 @@ CRON_PIPELINES = ("churn_train_queries", "churn_score_queries")
 SECRET = {
     "apiVersion": "v1",
     "kind": "Secret",
-    "metadata": {"name": "snowflakesecret"},
+    "metadata": {"name": SECRET_NAME},
     # The embedded warehouse ignores the password; the secret exists so the local specs are the
     # cluster's, secret references included.
-    "stringData": {"PACHYDERM_SQL_PASSWORD": "embedded"},
+    "stringData": {SECRET_KEY: "embedded"},
 }
 SEED_MARKER = "seeded.json"
 
@@ -240,7 +241,7 @@ def run_demo(members: int, seed: int, root: Path | None, reseed: bool) -> None:
 
     try:
         with Pachlet.open(root) as p:
-            first_run = not p.list_jobs(PREDICT) if PREDICT in {x.name for x in p.list_pipelines()} else True
+            first_run = PREDICT not in {x.name for x in p.list_pipelines()}
             t = _step(f"creating the pipelines in pachlet ({p.root})")
             deploy(p, specs)
             run_jobs(p)  # creating/updating a pipeline processes existing input, as on a cluster

@@ -55,6 +55,7 @@ class Node:
 def score_row(msno: str, url: str | None = None) -> dict[str, Any]:
     """The CHURN_SCORES row of ``msno`` from the warehouse (``LineageError`` if there is none)."""
     from churn.warehouse import connect
+    from churn.warehouse.loading import jsonable
 
     with connect(url) as conn:
         cur = conn.cursor()
@@ -65,29 +66,22 @@ def score_row(msno: str, url: str | None = None) -> dict[str, Any]:
         rows = cur.fetchall()
     if not rows:
         raise LineageError(f"no {SCORE_TABLE} row for MSNO {msno!r} (has churn_predict egressed yet?)")
-    return {c: _jsonable(v) for c, v in zip(SCORE_COLUMNS, rows[0], strict=True)}
-
-
-def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    return str(value)
+    return {c: jsonable(v) for c, v in zip(SCORE_COLUMNS, rows[0], strict=True)}
 
 
 def _repo_pipeline(p: Any, repo: str) -> str | None:
     return p.inspect_repo(repo).pipeline
 
 
-def _node(p: Any, repo: str, commit_id: str) -> Node:
-    info = p.inspect_commit(repo, commit_id)
-    pipeline = _repo_pipeline(p, repo)
+def _node(p: Any, info: Any) -> Node:
+    pipeline = _repo_pipeline(p, info.repo)
     state = None
     if pipeline is not None and info.origin == "AUTO":
         try:
-            state = p.inspect_job(pipeline, commit_id).state
+            state = p.inspect_job(pipeline, info.id).state
         except Exception:  # a cron repo belongs to its pipeline but has no job of its own
             state = None
-    return Node(repo, commit_id, info.branch, info.origin, pipeline, state)
+    return Node(info.repo, info.id, info.branch, info.origin, pipeline, state)
 
 
 def provenance_chain(p: Any, repo: str, commit_id: str) -> list[Node]:
@@ -101,8 +95,8 @@ def provenance_chain(p: Any, repo: str, commit_id: str) -> list[Node]:
         if key in seen:
             continue
         seen.add(key)
-        out.append(_node(p, *key))
         info = p.inspect_commit(*key)
+        out.append(_node(p, info))
         queue.extend((r, c) for r, _branch, c in info.provenance)
     return out
 
@@ -147,10 +141,6 @@ def _ingest(p: Any, chain: list[Node], data_repo: str) -> dict[str, Any] | None:
             ticks = [f.path.lstrip("/") for f in p.list_files(tick_repo, tick_commit, "/")]
             entry["tick"] = {"repo": tick_repo, "commit": tick_commit, "time": max(ticks) if ticks else None}
     return entry
-
-
-def _first_upstream(chain: list[Node], suffix: str, *, exclude: str = "") -> list[Node]:
-    return [n for n in chain if n.repo.endswith(suffix) and n.repo != exclude]
 
 
 def explain(
@@ -198,9 +188,8 @@ def explain(
         model_chain = provenance_chain(p, MODEL, model_id)
     else:
         model_chain = []
-    all_nodes = chain + [
-        n for n in model_chain if (n.repo, n.commit) not in {(c.repo, c.commit) for c in chain}
-    ]
+    on_chain = {(n.repo, n.commit) for n in chain}
+    all_nodes = chain + [n for n in model_chain if (n.repo, n.commit) not in on_chain]
     result["ingest"] = [
         e for e in (_ingest(p, all_nodes, n.repo) for n in _data_repos(all_nodes)) if e is not None
     ]

@@ -144,14 +144,6 @@ def _print_table(names: list[str], rows: list[tuple[Any, ...]]) -> None:
         click.echo(line(row).rstrip())
 
 
-def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        return None if math.isnan(value) else value
-    return str(value)
-
-
 @warehouse.command("sql")
 @click.argument("query")
 @click.option("-o", "--output", type=click.Choice(OUTPUTS), default="table", show_default=True)
@@ -159,7 +151,7 @@ def _jsonable(value: Any) -> Any:
 @_one_line_errors
 def sql_command(query: str, output: str, url: str | None, profile: str | None, lock_timeout: float) -> None:
     """Run QUERY (Snowflake SQL) and print its result."""
-    from churn.warehouse.loading import iter_arrow_batches
+    from churn.warehouse.loading import iter_arrow_batches, jsonable
 
     with _open(url, profile, lock_timeout) as conn:
         cur = conn.cursor()
@@ -181,7 +173,7 @@ def sql_command(query: str, output: str, url: str | None, profile: str | None, l
             click.echo("[", nl=False)
             for batch in iter_arrow_batches(cur, 50_000):
                 for record in batch.to_pylist():
-                    text = json.dumps({n: _jsonable(record[k]) for n, k in zip(names, record, strict=True)})
+                    text = json.dumps({n: jsonable(record[k]) for n, k in zip(names, record, strict=True)})
                     click.echo(("\n" if first else ",\n") + text, nl=False)
                     first = False
             click.echo("\n]" if not first else "]")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -72,3 +73,13 @@ def fetch_frame(cursor: Any) -> pd.DataFrame:
         return frame
     rows = cursor.fetchall()
     return pd.DataFrame.from_records(rows, columns=names)
+
+
+def jsonable(value: Any) -> Any:
+    """A warehouse value as JSON can hold it: None/bool/int/str as they are, NaN as None, the rest
+    (dates, decimals, timestamps) as text."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return None if math.isnan(value) else value
+    return str(value)
