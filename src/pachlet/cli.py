@@ -28,13 +28,11 @@ from python_pachyderm.proto.v2.pps import pps_pb2
 
 from pachlet import __version__, protos, tables
 from pachlet.errors import NotFoundError, PachletError, SpecError
+from pachlet.names import COMMIT_ID_RE, NAME_RE
 
 PACHYDERM_API_VERSION = "2.7.0"
 
 # --------------------------------------------------------------------------- argument parsing
-
-COMMIT_ID_RE = re.compile(r"^[0-9a-f]{32}$")
-_NAME_RE = re.compile(r"^[a-zA-Z0-9_-]+$")
 
 
 class RefError(PachletError):
@@ -90,7 +88,7 @@ def parse_ref(arg: str, *, allow_path: bool = True, require_ref: bool = False) -
         raise RefError(
             f'invalid format "{arg}": expected repo@branch:/path (the branch or commit is missing)'
         )
-    if not _NAME_RE.match(repo):
+    if not NAME_RE.match(repo):
         raise RefError(
             f'invalid format "{arg}": repo name {repo!r} may only contain letters, digits, "_" and "-"'
         )
@@ -112,7 +110,7 @@ def parse_ref(arg: str, *, allow_path: bool = True, require_ref: bool = False) -
             raise RefError(f'invalid format "{arg}": {commit_id!r} is not a commit ID (32 hex characters)')
     elif COMMIT_ID_RE.match(base):
         branch, commit_id = "", base
-    if branch and not _NAME_RE.match(branch):
+    if branch and not NAME_RE.match(branch):
         raise RefError(
             f'invalid format "{arg}": branch name {branch!r} may only contain letters, digits, "_" and "-"'
         )
@@ -128,7 +126,7 @@ def parse_job_ref(arg: str) -> tuple[str, str]:
         raise RefError(f'invalid format "{arg}": pipeline cannot be empty (expected pipeline@job_id)')
     if not at or not job_id:
         raise RefError(f'invalid format "{arg}": job ID cannot be empty (expected pipeline@job_id)')
-    if not _NAME_RE.match(pipeline):
+    if not NAME_RE.match(pipeline):
         raise RefError(f'invalid format "{arg}": pipeline name {pipeline!r} is not valid')
     return pipeline, job_id
 
@@ -917,7 +915,7 @@ def run() -> None:
 @click.pass_context
 def create_repo(ctx: click.Context, name: str, description: str) -> None:
     """Create a new repo."""
-    if not _NAME_RE.match(name):
+    if not NAME_RE.match(name):
         raise RefError(f'repo name {name!r} may only contain letters, digits, "_" and "-"')
     with open_backend(ctx, write=True) as b:
         b.create_repo(name, description, False)

@@ -19,13 +19,9 @@ from typing import Any
 
 from pachlet.errors import AlreadyExistsError, NotFoundError, PachletError
 from pachlet.glob import GlobError, compile_glob
+from pachlet.names import ANCESTRY_RE, check_name
 from pachlet.records import ORIGIN_AUTO, ORIGIN_USER, BranchInfo, CommitInfo, FileRecord, RepoInfo
 from pachlet.store import Store, new_id, now_ts, to_dt
-
-NAME_RE = re.compile(r"^[a-zA-Z0-9_-]+$")
-BRANCH_RE = re.compile(r"^[a-zA-Z0-9_.-]+$")
-ID_RE = re.compile(r"^[0-9a-f]{32}$")
-_ANCESTRY_RE = re.compile(r"^(?P<base>.+?)(?P<ops>(?:\^+|~\d+|\.\d+)*)$")
 
 Tree = dict[str, tuple[str, int]]
 
@@ -44,16 +40,6 @@ def _prefix_bounds(path: str) -> tuple[str, str]:
     """SQL range (lo, hi) covering every path strictly below directory ``path``."""
     base = "" if path == "/" else path
     return base + "/", base + "0"  # '0' sorts right after '/'
-
-
-def check_names(kind: str, name: str) -> None:
-    """Pachyderm's naming rule for repos and branches."""
-    rx = NAME_RE if kind == "repo" else BRANCH_RE
-    if not rx.match(name or ""):
-        allowed = "alphanumeric characters, underscores, and dashes" + (
-            ", and dots" if kind != "repo" else ""
-        )
-        raise PachletError(f"{kind} name ({name!r}) invalid: only {allowed} are allowed")
 
 
 def dirs_of(paths: Iterable[str]) -> set[str]:
@@ -93,7 +79,7 @@ class PFS:
         kind: str = "user",
     ) -> RepoInfo:
         """Create a repo (or update its description)."""
-        check_names("repo", name)
+        check_name("repo", name)
         with self.store.tx() as c:
             row = c.execute("SELECT * FROM repos WHERE name=?", (name,)).fetchone()
             if row is not None:
@@ -186,7 +172,7 @@ class PFS:
         provenance: Sequence[tuple[str, str]] = (),
     ) -> BranchInfo:
         """Create or move a branch."""
-        check_names("branch", branch)
+        check_name("branch", branch)
         with self.store.tx() as c:
             self.repo_row(c, repo)
             head_id = self.resolve(c, repo, head)["id"] if head else None
@@ -246,7 +232,7 @@ class PFS:
     def resolve(self, c: sqlite3.Connection, repo: str, ref: str) -> sqlite3.Row:
         """The commit row ``ref`` names in ``repo``: a commit ID, a branch (its head), with optional
         ancestry suffixes (``master^``, ``master~2``, ``master^^``)."""
-        m = _ANCESTRY_RE.match(ref or "")
+        m = ANCESTRY_RE.match(ref or "")
         if m is None:
             raise NotFoundError(f"commit {repo}@{ref} not found")
         base, ops = m.group("base"), m.group("ops")
@@ -382,7 +368,7 @@ class PFS:
         commit_id: str | None = None,
     ) -> CommitInfo:
         """Open a USER commit on a branch with a new global ID (or ``commit_id``)."""
-        check_names("branch", branch)
+        check_name("branch", branch)
         with self.store.tx() as c:
             repo_row = self.repo_row(c, repo)
             if repo_row["kind"] == "output":
