@@ -97,6 +97,7 @@ def connect(address: str) -> Any:
 
 
 def rpc_error(exc: Exception) -> str:
+    """A gRPC (or connection) error's details as one line."""
     details = getattr(exc, "details", None)
     text = details() if callable(details) else str(exc)
     return " ".join(str(text).split())
@@ -160,6 +161,7 @@ def deploy_pipeline(client: Any, sf: SpecFile, *, reprocess: bool) -> tuple[str,
 
 
 def plan_pipeline(client: Any, sf: SpecFile, *, reprocess: bool) -> tuple[str, list[str]]:
+    """What ``deploy_pipeline`` would do (``--dry-run``): (action, changed fields), nothing changed."""
     import grpc
 
     try:

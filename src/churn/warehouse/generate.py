@@ -41,6 +41,7 @@ class _Block(MemberBlock):
 
     # ------------------------------------------------------------------ listening
     def logs(self, t: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """USER_LOGS columns: a row per member and day listened, driven by membership and satisfaction."""
         rng, n = self.rng, self.n
         n_days = SNAPSHOT - LOG_START + 1
         # covered[i, d]: member i holds a membership on day d
@@ -105,6 +106,7 @@ class _Block(MemberBlock):
 
     # ------------------------------------------------------------------ the tables
     def tables(self) -> dict[str, pd.DataFrame]:
+        """The five tables of this block as of the snapshot, dirt injected."""
         members = self.members()
         t = self.simulate()
         in_train, is_churn, in_score = self.labels(t)

@@ -113,14 +113,17 @@ class _Txns:
 
     @classmethod
     def empty(cls) -> _Txns:
+        """No transactions yet."""
         return cls([], [], [], [], [], [], [], [], [])
 
     def add(self, **cols: np.ndarray) -> None:
+        """Append one batch of transactions (scalars broadcast to the batch's length)."""
         n = len(cols["member"])
         for name, values in cols.items():
             getattr(self, name).append(np.broadcast_to(np.asarray(values, dtype=np.int64), (n,)).copy())
 
     def arrays(self) -> dict[str, np.ndarray]:
+        """The buffered transactions as one int64 array per column."""
         return {
             name: (np.concatenate(getattr(self, name)) if getattr(self, name) else np.zeros(0, np.int64))
             for name in ("member", "method", "plan", "list_price", "paid", "auto", "date", "expire", "cancel")
@@ -164,6 +167,7 @@ class MemberBlock:
 
     # ------------------------------------------------------------------ members
     def members(self) -> dict[str, np.ndarray]:
+        """MEMBERS columns, and the latent traits the rest of the simulation reads (kept on ``self``)."""
         rng, n = self.rng, self.n
         self.msno = _msnos(rng, n)
         old = rng.random(n) < 0.35
@@ -212,6 +216,7 @@ class MemberBlock:
 
     # ------------------------------------------------------------------ subscriptions
     def simulate(self) -> dict[str, np.ndarray]:
+        """Every member's transactions, event by event to ``SIM_END`` (call ``members`` first)."""
         rng, n = self.rng, self.n
         tx = _Txns.empty()
         start = np.where(
