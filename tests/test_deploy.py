@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 import python_pachyderm
 
-from churn.deploy import DeployError, SpecFile, dependency_order, spec_differences
+from churn.deploy import deploy_order, spec_differences
+from churn.errors import SpecError
+from churn.specs import SpecFile
 from test_server_api import Served
 
 CHURN = str(Path(sys.executable).with_name("churn"))
@@ -144,10 +146,10 @@ def test_dependency_order_and_cycles() -> None:
         }
         return SpecFile(name, Path(f"{name}.json"), spec, None)
 
-    order = [s.name for s in dependency_order([sf("c", "a", "b"), sf("b", "a"), sf("a", "raw")])]
+    order = [s.name for s in deploy_order([sf("c", "a", "b"), sf("b", "a"), sf("a", "raw")])]
     assert order == ["a", "b", "c"]
-    with pytest.raises(DeployError, match="cycle"):
-        dependency_order([sf("x", "y"), sf("y", "x")])
+    with pytest.raises(SpecError, match="cycle"):
+        deploy_order([sf("x", "y"), sf("y", "x")])
 
 
 def test_spec_differences_ignore_server_defaults() -> None:

@@ -110,7 +110,7 @@ def test_readme_documents_these_values() -> None:
     assert "envsubst < helm/snowflake-secret.yaml | kubectl apply -f -" in section
     assert "pachctl run cron churn_train_queries" in section
     # pipelines are created in dependency order: each after the pipelines it reads
-    from churn.render import input_repos
+    from churn.specs import input_repos
 
     specs_dir = REPO_ROOT / "specs" / "cluster"
     if not any(specs_dir.glob("*.json")):

@@ -14,7 +14,8 @@ from typing import Any
 import _jsonnet
 import pytest
 
-from churn.render import dependency_order, dump_spec, find_project, input_repos, render_target
+from churn.render import dump_spec, find_project, render_target
+from churn.specs import dependency_order, input_repos
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CHURN = str(Path(sys.executable).parent / "churn")

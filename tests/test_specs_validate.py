@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from churn.validate import Issue, Policy, find_schema, load_schema, locate_schema, validate_files
+from churn.pachyderm_schema import find_schema, load_schema, locate_schema
+from churn.validate import Issue, Policy, validate_files
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 IMAGE = "ghcr.io/churn-pachlet/churn:0.1.0"
@@ -186,7 +187,7 @@ def test_unknown_field(tmp_path: Path, schema: dict | None) -> None:
 
 @needs_schema
 def test_unknown_field_is_also_rejected_by_python_pachyderm_and_the_schema(schema: dict | None) -> None:
-    from churn.validate import check_proto, check_schema
+    from churn.pachyderm_schema import check_proto, check_schema
 
     spec = _good_set()["ingest"]
     spec["transform"]["comand"] = ["x"]
@@ -386,7 +387,7 @@ def test_cli_reports_file_and_path_and_fails(tmp_path: Path) -> None:
 
 @needs_schema
 def test_schema_lookup_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from churn.validate import SchemaNotFoundError
+    from churn.errors import SchemaNotFoundError
 
     copy_path = tmp_path / "schema.json"
     copy_path.write_text(find_schema(REPO_ROOT).read_text())

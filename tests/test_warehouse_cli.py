@@ -7,7 +7,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from churn.warehouse.cli import warehouse
+from churn.cli.warehouse import warehouse
 
 
 @pytest.fixture(autouse=True)

@@ -3,8 +3,8 @@
 A CHURN_SCORES row carries ``GLOBAL_ID`` (the predict job that computed it) and ``MODEL_COMMIT`` (the
 ``churn_model`` commit it was scored with). From there the pachlet provenance graph leads to the
 feature shard and model commits, the training job and its metrics, and the ingest commits with the exact
-SQL text and cron tick time. ``explain`` gathers it as one JSON-able dict; ``explain_command`` (``churn
-explain MSNO``) prints it; the console's churn plugin shows the same dict.
+SQL text and cron tick time. ``explain`` gathers it as one JSON-able dict; ``churn explain MSNO``
+(``churn.cli.explain``) prints it; the console's churn plugin shows the same dict.
 """
 
 from __future__ import annotations
@@ -14,19 +14,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import click
-
+from churn.errors import LineageError
 from churn.stages.sharding import shard_name, shard_of
+from pachlet.errors import NotFoundError
 
 SCORE_TABLE = "CHURN_SCORES"
 SCORE_COLUMNS = ("MSNO", "CHURN_PROBABILITY", "CHURN_PREDICTION", "MODEL_COMMIT", "GLOBAL_ID", "SCORED_AT")
 PREDICT = "churn_predict"
 MODEL = "churn_model"
 QUERY_FILE = "/0000"
-
-
-class LineageError(Exception):
-    """A score row, commit or job on the lineage path is missing; the message says which."""
 
 
 @dataclass(frozen=True)
@@ -79,7 +75,7 @@ def _node(p: Any, info: Any) -> Node:
     if pipeline is not None and info.origin == "AUTO":
         try:
             state = p.inspect_job(pipeline, info.id).state
-        except Exception:  # a cron repo belongs to its pipeline but has no job of its own
+        except NotFoundError:  # a cron repo belongs to its pipeline but has no job of its own
             state = None
     return Node(info.repo, info.id, info.branch, info.origin, pipeline, state)
 
@@ -135,7 +131,7 @@ def _ingest(p: Any, chain: list[Node], data_repo: str) -> dict[str, Any] | None:
         entry["queries"] = {"repo": q_repo, "commit": q_commit}
         try:
             entry["sql"] = p.get_file(q_repo, q_commit, QUERY_FILE).decode("utf-8", "replace")
-        except Exception:
+        except NotFoundError:
             entry["sql"] = None
         for tick_repo, tick_commit in _direct(p, q_repo, q_commit).items():
             ticks = [f.path.lstrip("/") for f in p.list_files(tick_repo, tick_commit, "/")]
@@ -156,7 +152,7 @@ def explain(
         raise LineageError(f"the {SCORE_TABLE} row of {msno} has no GLOBAL_ID")
     try:
         predict_job = _job(p, PREDICT, global_id)
-    except Exception as exc:
+    except NotFoundError as exc:
         raise LineageError(f"predict job {PREDICT}@{global_id} of {msno}'s score not found: {exc}") from None
     chain = provenance_chain(p, PREDICT, global_id)
     direct = _direct(p, PREDICT, global_id)
@@ -176,11 +172,11 @@ def explain(
         model: dict[str, Any] = {"repo": MODEL, "commit": model_id}
         try:
             model["metrics"] = json.loads(p.get_file(MODEL, model_id, "/metrics.json"))
-        except Exception:
+        except (NotFoundError, ValueError):  # no metrics file, or not JSON
             model["metrics"] = None
         try:
             model["training_job"] = _job(p, MODEL, model_id)
-        except Exception:
+        except NotFoundError:
             model["training_job"] = None
         if direct.get(MODEL) and direct[MODEL] != model_id:
             model["note"] = f"the predict job read {MODEL}@{direct[MODEL]}, the row names {model_id}"
@@ -250,25 +246,3 @@ def format_lineage(info: dict[str, Any]) -> str:
             if len(sql) > 4:
                 lines.append(f"                   ... ({len(sql) - 4} more lines)")
     return "\n".join(lines)
-
-
-@click.command("explain")
-@click.argument("msno")
-@click.option("--url", default=None, help="Warehouse URL (default: $CHURN_WAREHOUSE_URL or embedded).")
-@click.option("--root", default=None, help="pachlet root (default: $PACHLET_ROOT or ./.pachlet).")
-@click.option("-o", "--output", type=click.Choice(("text", "json")), default="text", show_default=True)
-def explain_command(msno: str, url: str | None, root: str | None, output: str) -> None:
-    """Trace MSNO's churn score from its CHURN_SCORES row back to the predict job, the feature shard and
-    model commits, the training job and its metrics, and the ingest SQL and cron tick."""
-    from pachlet.api import Pachlet
-    from pachlet.errors import PachletError
-
-    try:
-        row = score_row(msno, url)
-        with Pachlet.open(root, read_only=True) as p:
-            info = explain(p, msno, row=row)
-    except (LineageError, PachletError) as exc:
-        raise click.ClickException(str(exc)) from None
-    except Exception as exc:  # warehouse errors are already one redacted line
-        raise click.ClickException(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
-    click.echo(json.dumps(info, indent=2) if output == "json" else format_lineage(info))

@@ -9,18 +9,16 @@ exist are removed.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import _jsonnet
 
+from churn.errors import RenderError
+
 TARGETS_LIBSONNET = Path("pipelines") / "targets" / "targets.libsonnet"
-
-
-class RenderError(Exception):
-    """A pipeline definition could not be rendered (one line naming the file)."""
 
 
 @dataclass(frozen=True)
@@ -154,37 +152,6 @@ def drift(specs: Mapping[str, Mapping[str, Any]], out_dir: Path) -> list[str]:
         if p.stem not in specs
     )
     return problems
-
-
-def dependency_order(specs: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    """Pipeline names ordered so that every pipeline follows the pipelines it reads (stable)."""
-    deps = {
-        name: {repo for repo in input_repos(spec.get("input")) if repo in specs}
-        for name, spec in specs.items()
-    }
-    order: list[str] = []
-    placed: set[str] = set()
-    while len(order) < len(specs):
-        ready = [n for n in specs if n not in placed and deps[n] <= placed]
-        if not ready:  # a cycle: keep the remaining order, validation reports it
-            ready = [n for n in specs if n not in placed]
-        for n in ready:
-            order.append(n)
-            placed.add(n)
-    return order
-
-
-def input_repos(node: Any) -> Iterable[str]:
-    """Repos of every pfs input below an input node (cron inputs excluded)."""
-    if not isinstance(node, dict):
-        return []
-    repos: list[str] = []
-    if isinstance(node.get("pfs"), dict) and node["pfs"].get("repo"):
-        repos.append(node["pfs"]["repo"])
-    for key in ("cross", "union", "join", "group"):
-        for child in node.get(key) or []:
-            repos.extend(input_repos(child))
-    return repos
 
 
 def display_path(path: Path) -> str:

@@ -1,157 +1,152 @@
-"""`churn render` and `churn validate`: Jsonnet -> specs/<target>/*.json, and checks of those specs."""
+"""A set of rendered pipeline specs: reading it from disk, walking inputs, dependency order.
+
+churn's one copy of these rules, used by render, validate, deploy and demo. It is the seam where churn
+will switch to ``pachlet.spec``'s input visitor and dependency order: nothing else in churn walks an
+input tree or orders pipelines.
+
+Cycle rule (as pachd v2.7.6 defines it: ``CreateBranch`` in src/server/pfs/server/driver.go refuses a
+branch whose provenance holds its own repo): a set whose pipelines read each other's output, or a
+pipeline reading its own output, has no dependency order and is an error.
+"""
 
 from __future__ import annotations
 
-import sys
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import click
+from churn.errors import SpecError
 
-from churn.render import (
-    Project,
-    RenderError,
-    dependency_order,
-    display_path,
-    drift,
-    dump_spec,
-    find_project,
-    render_target,
-    target_names,
-    target_params,
-    write_specs,
-)
-from churn.validate import SCHEMA_ENV, Policy, SchemaNotFoundError, load_schema, locate_schema, validate_files
+LEAF_KINDS = ("pfs", "cron")
+COMPOSITE_KINDS = ("cross", "union", "join", "group")
 
 
-def _parse_tla(values: tuple[str, ...]) -> dict[str, str]:
-    tla: dict[str, str] = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{item!r}: expected KEY=VALUE", param_hint="--tla")
-        tla[key] = value
-    return tla
+@dataclass(frozen=True)
+class SpecFile:
+    """One pipeline spec read from disk: its name, file, raw dict and the parsed request."""
+
+    name: str
+    path: Path
+    spec: dict[str, Any]
+    request: Any  # pps_pb2.CreatePipelineRequest
 
 
-def _project(project_dir: Path | None) -> Project:
+# --------------------------------------------------------------------------- inputs
+
+
+def json_path(parts: Iterable[Any]) -> str:
+    """``["input", "cross", 0]`` as ``$.input.cross[0]`` (how validation names a place in a spec)."""
+    out = "$"
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def walk_inputs(node: Any, path: Sequence[Any] = ()) -> Iterator[tuple[str, Mapping[str, Any], list[Any]]]:
+    """``(kind, leaf, path)`` for every leaf input (``pfs`` / ``cron``) below an input node, depth first;
+    ``path`` is the leaf's place below ``path`` (e.g. ``["input", "cross", 1, "pfs"]``)."""
+    if not isinstance(node, Mapping):
+        return
+    for kind in LEAF_KINDS:
+        if isinstance(node.get(kind), Mapping):
+            yield kind, node[kind], [*path, kind]
+    for kind in COMPOSITE_KINDS:
+        for i, child in enumerate(node.get(kind) or []):
+            yield from walk_inputs(child, [*path, kind, i])
+
+
+def input_repos(node: Any) -> list[str]:
+    """Repos of every pfs input below an input node (cron inputs excluded), in walk order."""
+    return [leaf["repo"] for kind, leaf, _ in walk_inputs(node) if kind == "pfs" and leaf.get("repo")]
+
+
+def cron_repos(spec: Mapping[str, Any]) -> list[str]:
+    """The repos of a spec's cron inputs (``repo``, else ``<pipeline>_<name>`` as pachd names them)."""
+    name = spec["pipeline"]["name"]
+    return [
+        leaf.get("repo") or f"{name}_{leaf.get('name')}"
+        for kind, leaf, _ in walk_inputs(spec.get("input"))
+        if kind == "cron"
+    ]
+
+
+def dependency_order(specs: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Pipeline names ordered so every pipeline follows the pipelines it reads; among pipelines ready at
+    the same time the order of ``specs`` is kept. A cycle (a self-read included) raises SpecError."""
+    deps = {name: {r for r in input_repos(spec.get("input")) if r in specs} for name, spec in specs.items()}
+    order: list[str] = []
+    placed: set[str] = set()
+    while len(order) < len(specs):
+        ready = [n for n in specs if n not in placed and deps[n] <= placed]
+        if not ready:
+            stuck = sorted(n for n in specs if n not in placed)
+            raise SpecError(f"pipelines {', '.join(stuck)} read each other's output (a cycle)")
+        order.extend(ready)
+        placed.update(ready)
+    return order
+
+
+# --------------------------------------------------------------------------- reading specs
+
+
+def find_specs_dir(target: str, start: Path | None = None) -> Path:
+    """``specs/<target>`` in the first directory at or above ``start`` (default: cwd) that has it, else
+    next to the installed package's project."""
+    here = (start or Path.cwd()).absolute()
+    for d in (here, *here.parents):
+        if (d / "specs" / target).is_dir():
+            return d / "specs" / target
+    project = Path(__file__).resolve().parents[2] / "specs" / target
+    if project.is_dir():
+        return project
+    raise SpecError(
+        f"no specs/{target} directory found at or above {here} (render the specs first: churn render)"
+    )
+
+
+def load_specs(specs_dir: Path) -> list[SpecFile]:
+    """Every pipeline spec (``*.json``: one object, a list, or a JSON stream) under ``specs_dir``, each
+    parsed by python-pachyderm; names must be unique."""
+    import python_pachyderm
+    from google.protobuf import json_format
+
+    files = sorted(specs_dir.glob("*.json"))
+    if not files:
+        raise SpecError(f"{specs_dir}: no *.json pipeline specs")
+    out: list[SpecFile] = []
+    seen: dict[str, Path] = {}
+    for path in files:
+        for spec in json_documents(path):
+            name = ((spec.get("pipeline") or {}) if isinstance(spec, dict) else {}).get("name")
+            if not name:
+                raise SpecError(f"{path}: spec without pipeline.name")
+            if name in seen:
+                raise SpecError(f"{path}: pipeline {name} is also defined in {seen[name]}")
+            try:
+                request = python_pachyderm.parse_dict_pipeline_spec(json.loads(json.dumps(spec)))
+            except json_format.ParseError as exc:
+                raise SpecError(f"{path}: pipeline {name}: {exc}") from None
+            seen[name] = path
+            out.append(SpecFile(name, path, spec, request))
+    return out
+
+
+def json_documents(path: Path) -> list[Any]:
+    """The JSON values of a file holding one value, a list of them, or a stream (pachctl's ``-f``)."""
+    text = path.read_text()
+    decoder = json.JSONDecoder()
+    docs: list[Any] = []
+    pos = 0
     try:
-        return find_project(project_dir)
-    except RenderError as exc:
-        raise click.ClickException(str(exc)) from exc
-
-
-@click.command("render")
-@click.option("--target", "-t", "target", help="Target to render (local, cluster, cluster-v2.8).")
-@click.option("--all", "all_targets", is_flag=True, help="Render every target into specs/<target>/.")
-@click.option(
-    "--out", type=click.Path(path_type=Path), help="Directory to write into (default specs/<target>)."
-)
-@click.option(
-    "--stdout", "to_stdout", is_flag=True, help="Print the specs in dependency order (pachctl -f -)."
-)
-@click.option(
-    "--check", is_flag=True, help="Write nothing; exit 1 if the committed specs drift from the Jsonnet."
-)
-@click.option(
-    "--tla", multiple=True, metavar="KEY=VALUE", help="Override a target parameter (account, user, ...)."
-)
-@click.option("--project-dir", type=click.Path(path_type=Path, file_okay=False), help="Project checkout.")
-def render_command(
-    target: str | None,
-    all_targets: bool,
-    out: Path | None,
-    to_stdout: bool,
-    check: bool,
-    tla: tuple[str, ...],
-    project_dir: Path | None,
-) -> None:
-    """Render pipelines/*.jsonnet into Pachyderm specs, one canonical JSON file per pipeline."""
-    if bool(target) == all_targets:
-        raise click.UsageError("give exactly one of --target T or --all")
-    if to_stdout and (out or check or all_targets):
-        raise click.UsageError("--stdout renders one target and writes no files")
-    project = _project(project_dir)
-    overrides = _parse_tla(tla)
-    try:
-        targets = target_names(project) if all_targets else [str(target)]
-        problems: list[str] = []
-        for name in targets:
-            specs = render_target(project, name, overrides)
-            if to_stdout:
-                for pipeline in dependency_order(specs):
-                    sys.stdout.write(dump_spec(specs[pipeline]))
-                continue
-            base = out if out is not None else project.specs_dir
-            dest = base / name if (all_targets or out is None) else base
-            if check:
-                problems.extend(drift(specs, dest))
-                continue
-            changed = write_specs(specs, dest)
-            click.echo(
-                f"{name}: {len(specs)} specs in {display_path(dest)} ({len(changed)} changed)", err=True
-            )
-    except RenderError as exc:
-        raise click.ClickException(str(exc)) from exc
-    if problems:
-        for line in problems:
-            click.echo(line, err=True)
-        sys.exit(1)
-    if check:
-        click.echo(f"no drift: {', '.join(targets)}", err=True)
-
-
-@click.command("validate")
-@click.option("--target", "-t", "targets", multiple=True, help="Target(s) to validate (default: all).")
-@click.option(
-    "--specs-dir",
-    type=click.Path(path_type=Path, file_okay=False, exists=True),
-    help="Root holding <target>/ dirs (default specs/); or one target's dir when it holds *.json.",
-)
-@click.option(
-    "--schema", type=click.Path(path_type=Path, dir_okay=False), help="CreatePipelineRequest.schema.json."
-)
-@click.option("--project-dir", type=click.Path(path_type=Path, file_okay=False), help="Project checkout.")
-def validate_command(
-    targets: tuple[str, ...], specs_dir: Path | None, schema: Path | None, project_dir: Path | None
-) -> None:
-    """Validate rendered specs: python-pachyderm 7.6, Pachyderm's JSON schema, and the DAG's semantics."""
-    project = _project(project_dir)
-    try:
-        schema_path = locate_schema(project.root, schema)
-        schema_doc = load_schema(schema_path) if schema_path is not None else None
-        if schema_doc is None:
-            click.echo(
-                "warning: Pachyderm's CreatePipelineRequest.schema.json not found (set "
-                f"${SCHEMA_ENV} or --schema); checked the 2.7 proto and the DAG's semantics only",
-                err=True,
-            )
-        known = target_names(project)
-        root = specs_dir if specs_dir is not None else project.specs_dir
-        single = any(root.glob("*.json"))
-        if single:
-            chosen = list(targets) or [root.name]
-            if len(chosen) != 1:
-                raise click.UsageError(f"{root} holds one set of specs: give one --target")
-            plan = [(chosen[0], root)]
-        else:
-            plan = [(t, root / t) for t in (targets or known)]
-        failed = 0
-        for target, directory in plan:
-            if target not in known:
-                raise click.UsageError(f"unknown target {target!r} (known: {', '.join(known)})")
-            files = {display_path(p): p for p in sorted(directory.glob("*.json"))}
-            if not files:
-                raise click.ClickException(
-                    f"{display_path(directory)}: no specs (run `churn render --target {target}`)"
-                )
-            policy = Policy.from_params(target_params(project, target))
-            issues = validate_files(files, policy, schema_doc)
-            for issue in issues:
-                click.echo(str(issue), err=True)
-            failed += len(issues)
-            status = "ok" if not issues else f"{len(issues)} problem(s)"
-            click.echo(f"{target}: {len(files)} specs in {display_path(directory)}: {status}")
-    except (RenderError, SchemaNotFoundError) as exc:
-        raise click.ClickException(str(exc)) from exc
-    if failed:
-        sys.exit(1)
+        while True:
+            while pos < len(text) and text[pos].isspace():
+                pos += 1
+            if pos >= len(text):
+                break
+            doc, pos = decoder.raw_decode(text, pos)
+            docs.extend(doc if isinstance(doc, list) else [doc])
+    except json.JSONDecodeError as exc:
+        raise SpecError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    return docs

@@ -1,12 +1,10 @@
-"""Validate rendered pipeline specs: Pachyderm's 2.7 proto, its 2.8+ JSON schema, and the DAG's semantics.
+"""Validate rendered pipeline specs as one pipeline set: every problem is an :class:`Issue` printed as
+``<spec file>: <JSON path>: <message>``.
 
-Every problem is a :class:`Issue` printed as ``<spec file>: <JSON path>: <message>``.
-
-Versions: a spec must stay inside the fields both Pachyderm versions share. :func:`check_fields` walks the
-spec alongside python-pachyderm 7.6's ``CreatePipelineRequest`` descriptor (the 2.7 proto) and the 2.8+
-schema; a field known to only one of them is reported as such (e.g. ``dryRun``/``update`` exist only in 2.7,
-``maximumExpectedUptime`` and ``pfs.reference`` only in 2.8+), a field known to neither as unknown.
-Then the spec must parse with ``python_pachyderm.parse_dict_pipeline_spec`` and validate against the schema.
+:func:`validate_files` runs, per spec, the checks against Pachyderm's 2.7 proto and 2.8+ JSON schema
+(``churn.pachyderm_schema``) and the semantic checks of this module (name, input shape and names, globs,
+crons, secrets against the target's policy, image tags, commands), then the checks across the set
+(unknown input repos, duplicate pipelines, cycles).
 """
 
 from __future__ import annotations
@@ -14,7 +12,6 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import json
-import os
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -22,15 +19,13 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-SCHEMA_ENV = "CHURN_PACHYDERM_SCHEMA"
-SCHEMA_RELATIVE = Path("..") / "shared" / "reference" / "pachyderm" / "CreatePipelineRequest.schema.json"
+from churn.pachyderm_schema import check_fields, check_proto, check_schema
+from churn.specs import json_path, walk_inputs
+from pachlet.names import NAME_RE
+
 DISTRIBUTION = "churn-pachlet"
 FORBIDDEN_INPUT_NAMES = {"out", ".env"}
-PIPELINE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
-
-
-class SchemaNotFoundError(Exception):
-    """Pachyderm's JSON schema could not be located."""
+MAX_PIPELINE_NAME = 63  # pachd puts the name in Kubernetes object names
 
 
 @dataclass(frozen=True, order=True)
@@ -67,156 +62,18 @@ class Policy:
         )
 
 
-# ---------------------------------------------------------------------------------------------- schema
-
-
-def find_schema(project_root: Path, explicit: Path | None = None) -> Path:
-    """Locate CreatePipelineRequest.schema.json: ``explicit``, then $CHURN_PACHYDERM_SCHEMA, then
-    ``<project>/../shared/reference/pachyderm/``."""
-    candidates: list[tuple[str, Path]] = []
-    if explicit is not None:
-        candidates.append(("--schema", explicit))
-    if os.environ.get(SCHEMA_ENV):
-        candidates.append((f"${SCHEMA_ENV}", Path(os.environ[SCHEMA_ENV])))
-    candidates.append(("project", project_root / SCHEMA_RELATIVE))
-    for origin, path in candidates:
-        if path.is_file():
-            return path.resolve()
-        if origin != "project":
-            raise SchemaNotFoundError(f"{path}: Pachyderm schema not found (from {origin})")
-    raise SchemaNotFoundError(
-        f"{project_root / SCHEMA_RELATIVE}: Pachyderm's CreatePipelineRequest.schema.json not found; "
-        f"set ${SCHEMA_ENV} or pass --schema"
-    )
-
-
-def locate_schema(project_root: Path, explicit: Path | None = None) -> Path | None:
-    """Like ``find_schema``, but None when nothing was asked for explicitly and the default location
-    (the shared reference next to the project) is absent: validation then runs without the 2.8+ schema.
-    An explicit ``--schema`` or ``$CHURN_PACHYDERM_SCHEMA`` that does not exist is still an error."""
-    try:
-        return find_schema(project_root, explicit)
-    except SchemaNotFoundError:
-        if explicit is not None or os.environ.get(SCHEMA_ENV):
-            raise
-        return None
-
-
-@cache
-def load_schema(path: Path) -> dict[str, Any]:
-    """Parse the JSON schema file (cached)."""
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def _json_path(parts: Iterator[Any] | list[Any]) -> str:
-    out = "$"
-    for part in parts:
-        out += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return out
-
-
-def _schema_ref(prop: Mapping[str, Any]) -> str | None:
-    ref = prop.get("$ref") or (prop.get("items") or {}).get("$ref")
-    return ref.rsplit("/", 1)[-1] if ref else None
-
-
-def check_fields(spec: Any, schema: Mapping[str, Any] | None) -> list[tuple[str, str]]:
-    """(JSON path, message) for every field outside what both the 2.7 proto and the 2.8+ schema know.
-    Without the schema (None) the 2.8+ side is taken to know exactly the proto's camelCase fields:
-    unknown and snake_case fields are still reported, fields of only one version cannot be."""
-    from python_pachyderm.proto.v2.pps import pps_pb2
-
-    defs = schema.get("definitions", {}) if schema is not None else None
-    problems: list[tuple[str, str]] = []
-
-    def walk(value: Any, descriptor: Any, def_name: str | None, path: list[Any]) -> None:
-        if not isinstance(value, dict):
-            return
-        props = None if defs is None else (defs.get(def_name) or {}).get("properties", {}) if def_name else {}
-        by_json = {f.json_name: f for f in descriptor.fields}
-        by_name = {f.name: f for f in descriptor.fields}
-        for key, child in value.items():
-            here = [*path, key]
-            proto_field = by_json.get(key) or by_name.get(key)
-            camel = proto_field.json_name if proto_field is not None else None
-            in_schema = key in props if props is not None else key == camel
-            if proto_field is None and not in_schema:
-                problems.append((_json_path(here), f"unknown field {key!r}"))
-                continue
-            if proto_field is not None and not in_schema:
-                if key != camel and (props is None or camel in props):
-                    message = f"snake_case field {key!r}: use {camel!r} (camelCase)"
-                else:
-                    message = f"field {key!r} exists only in Pachyderm 2.7, not in 2.8+"
-                problems.append((_json_path(here), message))
-                continue
-            if proto_field is None:
-                problems.append(
-                    (_json_path(here), f"field {key!r} exists only in Pachyderm 2.8+, not in 2.7")
-                )
-                continue
-            message_type = proto_field.message_type
-            if message_type is None or message_type.GetOptions().map_entry:
-                continue
-            sub_def = _schema_ref(props[key]) if props is not None else None
-            items = enumerate(child) if isinstance(child, list) else [(None, child)]
-            for i, item in items:
-                walk(item, message_type, sub_def, here if i is None else [*here, i])
-
-    root = (_schema_ref(schema) if schema is not None else None) or "CreatePipelineRequest"
-    walk(spec, pps_pb2.CreatePipelineRequest.DESCRIPTOR, root, [])
-    return problems
-
-
-def check_proto(spec: Mapping[str, Any]) -> str | None:
-    """None if python-pachyderm 7.6 parses the spec, else its error."""
-    from google.protobuf import json_format
-    from python_pachyderm import parse_dict_pipeline_spec
-
-    try:
-        parse_dict_pipeline_spec(dict(spec))
-    except (json_format.ParseError, TypeError, ValueError) as exc:
-        return str(exc).splitlines()[0]
-    return None
-
-
-def check_schema(spec: Mapping[str, Any], schema: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(JSON path, message) for each violation of Pachyderm's JSON schema (the most specific cause)."""
-    from jsonschema import Draft4Validator
-    from jsonschema.exceptions import best_match
-
-    problems: list[tuple[str, str]] = []
-    for error in Draft4Validator(schema).iter_errors(spec):
-        cause = best_match(error.context) if error.context else error
-        cause = cause or error
-        problems.append((_json_path(list(cause.absolute_path)), f"schema: {cause.message}"))
-    return sorted(set(problems))
-
-
 # ---------------------------------------------------------------------------------------------- checks
-
-
-def _walk_inputs(node: Any, path: list[Any]) -> Iterator[tuple[str, Mapping[str, Any], list[Any]]]:
-    """(kind, input, path) for every leaf input (pfs / cron) below ``node``."""
-    if not isinstance(node, dict):
-        return
-    for kind in ("pfs", "cron"):
-        if isinstance(node.get(kind), dict):
-            yield kind, node[kind], [*path, kind]
-    for kind in ("cross", "union", "join", "group"):
-        for i, child in enumerate(node.get(kind) or []):
-            yield from _walk_inputs(child, [*path, kind, i])
 
 
 def _input_shape(node: Any, path: list[Any]) -> list[tuple[str, str]]:
     """Each input node sets exactly one input type."""
     if not isinstance(node, dict):
-        return [(_json_path(path), "input must be an object")]
+        return [(json_path(path), "input must be an object")]
     kinds = [k for k in ("pfs", "cron", "cross", "union", "join", "group") if node.get(k)]
     problems: list[tuple[str, str]] = []
     if len(kinds) != 1:
         what = "multiple input types set" if kinds else "no input type set"
-        problems.append((_json_path(path), f"{what} ({', '.join(kinds) or 'none'})"))
+        problems.append((json_path(path), f"{what} ({', '.join(kinds) or 'none'})"))
     for kind in ("cross", "union", "join", "group"):
         for i, child in enumerate(node.get(kind) or []):
             problems.extend(_input_shape(child, [*path, kind, i]))
@@ -232,7 +89,7 @@ def _input_names(node: Any, path: list[Any], problems: list[tuple[str, str]]) ->
         if isinstance(leaf, dict):
             name = leaf.get("name") or (leaf.get("repo") if kind == "pfs" else "")
             if name in FORBIDDEN_INPUT_NAMES:
-                problems.append((_json_path([*path, kind, "name"]), f"input name {name!r} is reserved"))
+                problems.append((json_path([*path, kind, "name"]), f"input name {name!r} is reserved"))
             return {name} if name else set()
     names: set[str] = set()
     for kind in ("cross", "union", "join", "group"):
@@ -240,7 +97,7 @@ def _input_names(node: Any, path: list[Any], problems: list[tuple[str, str]]) ->
             child_names = _input_names(child, [*path, kind, i], problems)
             if kind != "union":
                 for dup in sorted(names & child_names):
-                    problems.append((_json_path([*path, kind, i]), f"duplicate input name {dup!r}"))
+                    problems.append((json_path([*path, kind, i]), f"duplicate input name {dup!r}"))
             names |= child_names
     return names
 
@@ -390,11 +247,21 @@ def _machine_paths(transform: Mapping[str, Any]) -> Iterator[tuple[list[Any], st
             yield ["transform", "env", var], value
 
 
+def _pipeline_name_ok(name: Any) -> bool:
+    """pachd's name rule (``pachlet.names.NAME_RE``), alphanumeric first, at most 63 characters."""
+    return (
+        isinstance(name, str)
+        and bool(NAME_RE.match(name))
+        and name[0].isalnum()
+        and len(name) <= MAX_PIPELINE_NAME
+    )
+
+
 def check_spec(spec: Mapping[str, Any], stem: str, policy: Policy) -> list[tuple[str, str]]:
     """Checks of one spec on its own: name, input shape and names, globs, crons, secrets, image, commands."""
     problems: list[tuple[str, str]] = []
     name = (spec.get("pipeline") or {}).get("name")
-    if not isinstance(name, str) or not PIPELINE_NAME.match(name):
+    if not _pipeline_name_ok(name):
         problems.append(
             ("$.pipeline.name", f"invalid pipeline name {name!r} (1-63 chars, alphanumeric first)")
         )
@@ -407,14 +274,14 @@ def check_spec(spec: Mapping[str, Any], stem: str, policy: Policy) -> list[tuple
     else:
         problems.extend(_input_shape(node, ["input"]))
         _input_names(node, ["input"], problems)
-        for kind, leaf, path in _walk_inputs(node, ["input"]):
+        for kind, leaf, path in walk_inputs(node, ["input"]):
             if kind == "pfs":
                 if not leaf.get("repo"):
-                    problems.append((_json_path([*path, "repo"]), "pfs input without repo"))
+                    problems.append((json_path([*path, "repo"]), "pfs input without repo"))
                 if err := _glob_error(leaf.get("glob")):
-                    problems.append((_json_path([*path, "glob"]), err))
+                    problems.append((json_path([*path, "glob"]), err))
             elif err := _cron_error(leaf.get("spec")):
-                problems.append((_json_path([*path, "spec"]), err))
+                problems.append((json_path([*path, "spec"]), err))
 
     transform = spec.get("transform") or {}
     cmd = transform.get("cmd") or []
@@ -430,7 +297,7 @@ def check_spec(spec: Mapping[str, Any], stem: str, policy: Policy) -> list[tuple
             problems.append(("$.transform.cmd[2]" if module else "$.transform.cmd[0]", err))
     for path, value in _machine_paths(transform):
         problems.append(
-            (_json_path(path), f"machine-specific absolute path {value!r} (only /pfs/... is portable)")
+            (json_path(path), f"machine-specific absolute path {value!r} (only /pfs/... is portable)")
         )
     if not policy.allow_floating_tags and (err := _image_error(transform.get("image"))):
         problems.append(("$.transform.image", err))
@@ -460,17 +327,17 @@ def _secret_problems(
 ) -> list[tuple[str, str]]:
     name, key = secret.get("name"), secret.get("key")
     if env and secret.get("envVar") and not key:
-        return [(_json_path([*path, "key"]), "a secret with envVar needs a key")]
+        return [(json_path([*path, "key"]), "a secret with envVar needs a key")]
     if name not in policy.declared_secrets:
         declared = ", ".join(sorted(policy.declared_secrets)) or "none"
         return [
             (
-                _json_path([*path, "name"]),
+                json_path([*path, "name"]),
                 f"secret {name!r} is not declared for this target (declared: {declared})",
             )
         ]
     if key and key not in policy.declared_secrets[name]:
-        return [(_json_path([*path, "key"]), f"secret {name!r} has no declared key {key!r}")]
+        return [(json_path([*path, "key"]), f"secret {name!r} has no declared key {key!r}")]
     return []
 
 
@@ -481,13 +348,13 @@ def check_dag(specs: Mapping[str, Mapping[str, Any]], policy: Policy) -> dict[st
     cron_repos = {
         f"{name}_{leaf.get('name')}"
         for name, spec in specs.items()
-        for kind, leaf, _ in _walk_inputs(spec.get("input"), ["input"])
+        for kind, leaf, _ in walk_inputs(spec.get("input"), ["input"])
         if kind == "cron"
     }
     edges: dict[str, list[tuple[str, list[Any]]]] = {}
     for name, spec in specs.items():
         edges[name] = []
-        for kind, leaf, path in _walk_inputs(spec.get("input"), ["input"]):
+        for kind, leaf, path in walk_inputs(spec.get("input"), ["input"]):
             repo = leaf.get("repo")
             if kind != "pfs" or not repo:
                 continue
@@ -496,7 +363,7 @@ def check_dag(specs: Mapping[str, Mapping[str, Any]], policy: Policy) -> dict[st
             elif repo not in policy.source_repos and repo not in cron_repos:
                 problems.setdefault(name, []).append(
                     (
-                        _json_path([*path, "repo"]),
+                        json_path([*path, "repo"]),
                         f"unknown repo {repo!r}: no pipeline of this set and no declared source",
                     )
                 )
@@ -519,7 +386,7 @@ def check_dag(specs: Mapping[str, Mapping[str, Any]], policy: Policy) -> dict[st
                     if key not in seen_cycles:
                         seen_cycles.add(key)
                         problems.setdefault(node, []).append(
-                            (_json_path(path), "cycle in the DAG: " + " -> ".join(reversed(cycle)))
+                            (json_path(path), "cycle in the DAG: " + " -> ".join(reversed(cycle)))
                         )
                 elif state.get(repo) is None:
                     state[repo] = 1

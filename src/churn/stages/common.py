@@ -9,8 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
+from churn.errors import ChurnError
 
-class StageError(Exception):
+
+class StageError(ChurnError):
     """A stage failure with a one-line message that names the file, column or row at fault."""
 
 

@@ -128,11 +128,13 @@ def load_profile(name: str) -> dict[str, Any]:
         from snowflake.connector.config_manager import CONFIG_MANAGER
 
         if os.environ.get("SNOWFLAKE_HOME"):
-            # the connector resolves its paths at import; honour a SNOWFLAKE_HOME set later (tests, CLIs)
+            # the connector resolves its paths at import; honour a SNOWFLAKE_HOME set later (tests, CLIs).
+            # The connector has no public way to repoint a config file, hence its private slice list.
             path = Path(os.environ["SNOWFLAKE_HOME"]).expanduser() / "connections.toml"
-            for i, piece in enumerate(CONFIG_MANAGER._slices):
+            slices = CONFIG_MANAGER._slices  # noqa: SLF001
+            for i, piece in enumerate(slices):
                 if piece.section == "connections" and piece.path != path:
-                    CONFIG_MANAGER._slices[i] = piece._replace(path=path)
+                    slices[i] = piece._replace(path=path)
                     CONFIG_MANAGER.read_config()
         connections = CONFIG_MANAGER["connections"]
     except Exception as exc:  # the connector's config errors (permissions, TOML syntax)
@@ -294,7 +296,9 @@ def _limit_embedded_memory(conn: Any, db_dir: Path) -> None:
         return
     if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", limit, flags=re.IGNORECASE):
         raise WarehouseError(f"${MEMORY_LIMIT_ENV}={limit!r}: expected a size such as 3GB or 512MB, or none")
-    duck = conn._duck_conn  # fakesnow's DuckDB connection (shared by the process's embedded session)
+    # fakesnow's DuckDB connection (shared by the process's embedded session); fakesnow exposes it only
+    # as this private attribute, and DuckDB settings cannot go through its Snowflake SQL translation
+    duck = conn._duck_conn  # noqa: SLF001
     duck.execute(f"SET memory_limit='{limit}'")
     temp = (db_dir / "duckdb.tmp").as_posix().replace("'", "''")
     duck.execute(f"SET temp_directory='{temp}'")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from churn.errors import ChurnError
 
-class WarehouseError(Exception):
+
+class WarehouseError(ChurnError):
     """A warehouse problem reported as one line: bad URL, unreachable, bad credentials, unknown object."""
 
 

@@ -95,3 +95,18 @@ def truncate(conn: Any, tables: tuple[str, ...] = DATA_TABLES) -> None:
             cur.execute(f"TRUNCATE TABLE {_ident(table)}")
     finally:
         cur.close()
+
+
+def table_counts(conn: Any) -> dict[str, int | None]:
+    """Row counts of the project's tables in the connection's schema (None for a missing table)."""
+    import snowflake.connector.errors as sf_errors
+
+    counts: dict[str, int | None] = {}
+    cur = conn.cursor()
+    for table in TABLES:
+        try:
+            cur.execute(f"SELECT COUNT(*) FROM {table}")
+            counts[table] = int(cur.fetchone()[0])
+        except sf_errors.ProgrammingError:
+            counts[table] = None
+    return counts

@@ -8,14 +8,13 @@ import math
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import wraps
 from typing import Any
 
 import click
 
+from churn.cli.errors import one_line_errors
 from churn.warehouse.connection import URL_ENV, connect
-from churn.warehouse.errors import WarehouseError
-from churn.warehouse.schema import TABLES
+from churn.warehouse.schema import table_counts
 
 OUTPUTS = ("table", "json", "csv")
 
@@ -41,17 +40,6 @@ def _connection_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
-def _one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except WarehouseError as exc:
-            raise click.ClickException(str(exc)) from None
-
-    return wrapper
-
-
 @contextmanager
 def _open(url: str | None, profile: str | None, lock_timeout: float) -> Iterator[Any]:
     with connect(url, profile=profile, lock_timeout=lock_timeout) as conn:
@@ -65,7 +53,7 @@ def warehouse() -> None:
 
 @warehouse.command("init")
 @_connection_options
-@_one_line_errors
+@one_line_errors
 def init_command(url: str | None, profile: str | None, lock_timeout: float) -> None:
     """Create the database, schema and tables (incl. CHURN_SCORES with lineage columns); idempotent."""
     from churn.warehouse.schema import current_location, init
@@ -86,7 +74,7 @@ def init_command(url: str | None, profile: str | None, lock_timeout: float) -> N
     "--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal)."
 )
 @_connection_options
-@_one_line_errors
+@one_line_errors
 def seed_command(
     members: int,
     seed_: int,
@@ -148,7 +136,7 @@ def _print_table(names: list[str], rows: list[tuple[Any, ...]]) -> None:
 @click.argument("query")
 @click.option("-o", "--output", type=click.Choice(OUTPUTS), default="table", show_default=True)
 @_connection_options
-@_one_line_errors
+@one_line_errors
 def sql_command(query: str, output: str, url: str | None, profile: str | None, lock_timeout: float) -> None:
     """Run QUERY (Snowflake SQL) and print its result."""
     from churn.warehouse.loading import iter_arrow_batches, jsonable
@@ -179,25 +167,10 @@ def sql_command(query: str, output: str, url: str | None, profile: str | None, l
             click.echo("\n]" if not first else "]")
 
 
-def table_counts(conn: Any) -> dict[str, int | None]:
-    """Row counts of the project's tables in the connection's schema (None for a missing table)."""
-    import snowflake.connector.errors as sf_errors
-
-    counts: dict[str, int | None] = {}
-    cur = conn.cursor()
-    for table in TABLES:
-        try:
-            cur.execute(f"SELECT COUNT(*) FROM {table}")
-            counts[table] = int(cur.fetchone()[0])
-        except sf_errors.ProgrammingError:
-            counts[table] = None
-    return counts
-
-
 @warehouse.command("tables")
 @click.option("-o", "--output", type=click.Choice(("table", "json")), default="table", show_default=True)
 @_connection_options
-@_one_line_errors
+@one_line_errors
 def tables_command(output: str, url: str | None, profile: str | None, lock_timeout: float) -> None:
     """Row counts of MEMBERS, TRANSACTIONS, USER_LOGS, TRAIN, SCORE and CHURN_SCORES."""
     from churn.warehouse.schema import current_location
@@ -224,7 +197,7 @@ def tables_command(output: str, url: str | None, profile: str | None, lock_timeo
 @click.option("--seed", "seed_", type=int, default=0, show_default=True)
 @click.option("-o", "--output", type=click.Choice(("table", "json")), default="table", show_default=True)
 @_connection_options
-@_one_line_errors
+@one_line_errors
 def advance_command(
     msnos: str | None,
     count: int | None,
