@@ -1,5 +1,5 @@
-"""Reading the messages of a PFS request: repos, commits and the filters ListCommit and SubscribeCommit
-share (shared by ``pachlet.server.pfs`` and ``pachlet.server.modify``)."""
+"""Reading what a request names: repos and pipelines (in the one default project), commits, and the
+filters ListCommit and SubscribeCommit share (used by the ``pfs``, ``modify`` and ``pps`` servicers)."""
 
 from __future__ import annotations
 
@@ -17,16 +17,22 @@ FINISHED_STATES = (pfs_pb2.FINISHING, pfs_pb2.FINISHED)
 T = TypeVar("T")
 
 
-def repo_name(repo: pfs_pb2.Repo) -> str:
-    """The repo's name; only the default project exists in pachlet."""
-    if repo.project.name not in ("", protos.DEFAULT_PROJECT):
+def project_object_name(kind: str, project: str, name: str) -> str:
+    """The name of a repo or pipeline (``kind``) a request names in ``project``; only the default
+    project exists in pachlet."""
+    if project not in ("", protos.DEFAULT_PROJECT):
         raise RpcAbort(
             grpc.StatusCode.NOT_FOUND,
-            f"project {repo.project.name} not found (pachlet has only the {protos.DEFAULT_PROJECT!r} project)",
+            f"project {project} not found (pachlet has only the {protos.DEFAULT_PROJECT!r} project)",
         )
-    if not repo.name:
-        raise RpcAbort(grpc.StatusCode.INVALID_ARGUMENT, "repo name is empty")
-    return repo.name
+    if not name:
+        raise RpcAbort(grpc.StatusCode.INVALID_ARGUMENT, f"{kind} name is empty")
+    return name
+
+
+def repo_name(repo: pfs_pb2.Repo) -> str:
+    """The repo's name; only the default project exists in pachlet."""
+    return project_object_name("repo", repo.project.name, repo.name)
 
 
 def commit_ref(commit: pfs_pb2.Commit) -> tuple[str, str]:
