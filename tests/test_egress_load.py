@@ -13,6 +13,7 @@ import pytest
 
 from churn.warehouse import egress_driver
 from pachlet.egress import EgressError, FileOpener, load_tables, split_table_path
+from pachlet.redact import redact_text, redact_url, redact_values
 
 URL = "snowflake://churn@embedded/KKBOX/PUBLIC?warehouse=LOCAL_WH"
 COLUMNS = ["MSNO", "CHURN_PROBABILITY", "CHURN_PREDICTION", "MODEL_COMMIT", "GLOBAL_ID", "SCORED_AT"]
@@ -287,3 +288,19 @@ def test_mixed_case_table_and_large_file_in_chunks(wh: FakesnowDriver) -> None:
     commit = files({"/MixedCase/a.csv": body})
     assert load_tables(wh, csv_spec([]), commit, "pw", chunk_rows=1000) == {"PUBLIC.MixedCase": 2500}
     assert wh.sql('SELECT COUNT(*), SUM("Id") FROM "MixedCase"')[0][0] == 2500
+
+
+def test_redaction_helpers() -> None:
+    """``pachlet.redact``: URL passwords (userinfo and query) and secret values, in URLs and messages."""
+    assert redact_url("snowflake://u:s3cr3t@acct/DB/S") == "snowflake://u:********@acct/DB/S"
+    assert redact_url("snowflake://u:s3cr3t@acct/DB/S", mask="***") == "snowflake://u:***@acct/DB/S"
+    assert (
+        redact_url("snowflake://u@a/DB?pwd=s3&warehouse=W") == "snowflake://u@a/DB?pwd=********&warehouse=W"
+    )
+    assert redact_url("snowflake://u:p@ss w@acct/DB") == "snowflake://u:********@acct/DB"
+    assert redact_url("not a url") == "not a url"
+    message = "SQL egress to snowflake://u:s3@acct/DB?warehouse=W: connect: Error: denied for me@acct"
+    assert redact_text(message, ["denied"]) == (
+        "SQL egress to snowflake://u:********@acct/DB?warehouse=W: connect: Error: ******** for me@acct"
+    )
+    assert redact_values(b"log pw-1 and pw-12", ["pw-1", "pw-12", None], mask="[X]") == b"log [X] and [X]"

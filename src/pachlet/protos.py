@@ -40,6 +40,10 @@ _JOB_DETAIL_FIELDS = (
 
 # --- small builders ---------------------------------------------------------------------------------
 
+# Note (issue 12, one time converter): timestamp() and to_datetime() are one of the three time converters
+# (with store.to_dt and engine._parse_time). They stay here until the core helper's time module lands;
+# then they move there and this module imports them.
+
 
 def timestamp(ts: datetime | None) -> Timestamp | None:
     """A protobuf Timestamp for an (aware or naive-UTC) datetime; None stays None."""

@@ -33,6 +33,7 @@ from pachlet.console import views
 from pachlet.console.plugins import PluginRegistry, discover, register_all
 from pachlet.console.preview import UnsafePathError, content_type, safe_repo_path
 from pachlet.errors import NotFoundError, PachletError
+from pachlet.names import ANCESTRY_RE, BRANCH_RE, COMMIT_ID_RE, NAME_RE
 
 log = logging.getLogger("pachlet.console")
 
@@ -41,9 +42,9 @@ TEMPLATES = HERE / "templates"
 STATIC = HERE / "static"
 DEFAULT_CONSOLE_PORT = 4000
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
-REF_RE = re.compile(r"^[A-Za-z0-9_.-]+(?:\^+|~\d+|\.\d+)*$")
-GID_RE = re.compile(r"^[0-9a-f]{32}$")
+# Route parameters are checked before the facade sees them: repo and pipeline names, refs (a branch or
+# commit ID with ancestry suffixes) and global/job IDs follow pachlet.names. A datum ID has no
+# Pachyderm naming rule there; it is a lower-case hex digest.
 DATUM_RE = re.compile(r"^[0-9a-f]{8,128}$")
 
 CSP = (
@@ -204,8 +205,14 @@ class Console:
         return HTMLResponse(self.env.get_template(template).render(ctx), status_code=status_code)
 
 
-def _check(value: str, rx: re.Pattern[str], what: str) -> str:
-    if not rx.match(value or ""):
+def _is_ref(value: str) -> bool:
+    """A branch name or commit ID, with optional ancestry suffixes (``master^``, ``master~2``)."""
+    m = ANCESTRY_RE.match(value)
+    return m is not None and BRANCH_RE.match(m.group("base")) is not None
+
+
+def _check(value: str, valid: Callable[[str], object], what: str) -> str:
+    if not valid(value or ""):
         raise NotFoundError(f"{what} {value!r} not found")
     return value
 
@@ -228,23 +235,23 @@ def _routes(console: Console) -> list[Route | Mount]:
         return render(request, "repos.html", views.repos_page(p))
 
     def repo(request: Request) -> Response:
-        name = _check(request.path_params["repo"], NAME_RE, "repo")
+        name = _check(request.path_params["repo"], NAME_RE.match, "repo")
         return render(request, "repo.html", views.repo_page(p, name, _page(request)))
 
     def commit(request: Request) -> Response:
-        name = _check(request.path_params["repo"], NAME_RE, "repo")
-        ref = _check(request.path_params["ref"], REF_RE, "commit")
+        name = _check(request.path_params["repo"], NAME_RE.match, "repo")
+        ref = _check(request.path_params["ref"], _is_ref, "commit")
         return render(request, "commit.html", views.commit_page(p, name, ref))
 
     def files(request: Request) -> Response:
-        name = _check(request.path_params["repo"], NAME_RE, "repo")
-        ref = _check(request.path_params["ref"], REF_RE, "commit")
+        name = _check(request.path_params["repo"], NAME_RE.match, "repo")
+        ref = _check(request.path_params["ref"], _is_ref, "commit")
         path = safe_repo_path(request.path_params.get("path", ""))
         return render(request, "files.html", views.files_page(p, name, ref, path))
 
     def raw(request: Request) -> Response:
-        name = _check(request.path_params["repo"], NAME_RE, "repo")
-        ref = _check(request.path_params["ref"], REF_RE, "commit")
+        name = _check(request.path_params["repo"], NAME_RE.match, "repo")
+        ref = _check(request.path_params["ref"], _is_ref, "commit")
         path = safe_repo_path(request.path_params.get("path", ""))
         obj = p.file_object_path(name, ref, path)
         mime = content_type(path)
@@ -260,35 +267,35 @@ def _routes(console: Console) -> list[Route | Mount]:
         return render(request, "changes.html", {"changes": views.global_ids(p, limit=200)})
 
     def global_id(request: Request) -> Response:
-        gid = _check(request.path_params["gid"], GID_RE, "global ID")
+        gid = _check(request.path_params["gid"], COMMIT_ID_RE.match, "global ID")
         return render(request, "global_id.html", views.global_id_page(p, gid))
 
     def pipelines(request: Request) -> Response:
         return render(request, "pipelines.html", views.pipelines_page(p))
 
     def pipeline(request: Request) -> Response:
-        name = _check(request.path_params["name"], NAME_RE, "pipeline")
+        name = _check(request.path_params["name"], NAME_RE.match, "pipeline")
         return render(request, "pipeline.html", views.pipeline_page(p, name, _page(request)))
 
     def jobs(request: Request) -> Response:
         return render(request, "jobs.html", views.jobs_page(p))
 
     def job(request: Request) -> Response:
-        name = _check(request.path_params["name"], NAME_RE, "pipeline")
-        jid = _check(request.path_params["job"], GID_RE, "job")
+        name = _check(request.path_params["name"], NAME_RE.match, "pipeline")
+        jid = _check(request.path_params["job"], COMMIT_ID_RE.match, "job")
         state = request.query_params.get("state") or None
         return render(request, "job.html", views.job_page(p, name, jid, state))
 
     def datum(request: Request) -> Response:
-        name = _check(request.path_params["name"], NAME_RE, "pipeline")
-        jid = _check(request.path_params["job"], GID_RE, "job")
-        did = _check(request.path_params["datum"], DATUM_RE, "datum")
+        name = _check(request.path_params["name"], NAME_RE.match, "pipeline")
+        jid = _check(request.path_params["job"], COMMIT_ID_RE.match, "job")
+        did = _check(request.path_params["datum"], DATUM_RE.match, "datum")
         return render(request, "datum.html", views.datum_page(p, name, jid, did))
 
     def datum_log(request: Request) -> Response:
-        name = _check(request.path_params["name"], NAME_RE, "pipeline")
-        jid = _check(request.path_params["job"], GID_RE, "job")
-        did = _check(request.path_params["datum"], DATUM_RE, "datum")
+        name = _check(request.path_params["name"], NAME_RE.match, "pipeline")
+        jid = _check(request.path_params["job"], COMMIT_ID_RE.match, "job")
+        did = _check(request.path_params["datum"], DATUM_RE.match, "datum")
         p.inspect_datum(name, jid, did)
         text = "".join(line.message + "\n" for line in p.logs(name, jid, did))
         return PlainTextResponse(text)

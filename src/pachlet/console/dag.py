@@ -15,11 +15,11 @@ Deterministic (same graph, same picture) and fast: a DAG of 20 pipelines lays ou
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from pachlet.records import PipelineInfo, RepoInfo
+from pachlet.redact import redact_url
 from pachlet.spec import input_repos
 
 NODE_W = 200.0
@@ -31,8 +31,6 @@ V_GAP = 30.0
 MARGIN = 16.0
 SWEEPS = 12
 LABEL_CHARS = 26
-
-_USERINFO_RE = re.compile(r"(://[^/@:]*):[^/@]*@")
 
 
 @dataclass
@@ -84,11 +82,6 @@ class Layout:
     edges: list[Edge]
     width: float
     height: float
-
-
-def redact_url(url: str) -> str:
-    """A URL with any ``user:password@`` password replaced by ``********``."""
-    return _USERINFO_RE.sub(r"\1:********@", url)
 
 
 def egress_label(url: str) -> str:

@@ -9,6 +9,9 @@ A plugin is a module (or any object) with a ``register(console)`` function, foun
 ``register`` receives a ``PluginRegistry`` bound to the plugin's name: its pages are served under
 ``/<name>/...``, its templates are named ``<name>/<template>`` and may extend ``base.html``. A plugin
 that fails to load or register is skipped; the error is shown on the console's home page.
+
+The registry reaches the console only through ``ConsoleHost`` (the facade and ``render``), so this
+module does not depend on the app that uses it.
 """
 
 from __future__ import annotations
@@ -21,22 +24,38 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 if TYPE_CHECKING:
     from pachlet.api import Pachlet
-    from pachlet.console.app import Console
 
 log = logging.getLogger("pachlet.console")
 
 ENTRY_POINT_GROUP = "pachlet.console_plugins"
 ENV_VAR = "PACHLET_CONSOLE_PLUGINS"
+# Not a Pachyderm name (pachlet.names): a plugin's name is the first segment of its pages' URLs and of
+# its template names, so it is kept lower-case and starts with a letter.
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
 
 Endpoint = Callable[[Request], Response]
+
+
+class ConsoleHost(Protocol):
+    """What a plugin's registry may use of the console (``pachlet.console.app.Console`` is one)."""
+
+    @property
+    def pachlet(self) -> Pachlet:
+        """The facade the console reads."""
+        ...
+
+    def render(
+        self, request: Request, template: str, context: dict[str, Any], status_code: int = 200
+    ) -> HTMLResponse:
+        """Render a template (autoescaped) with the console's common context."""
+        ...
 
 
 @dataclass
@@ -53,7 +72,7 @@ class PluginRegistry:
     """What a plugin's ``register`` gets: add pages, templates and links, render templates."""
 
     name: str
-    console: Console
+    console: ConsoleHost
     pages: list[PluginPage] = field(default_factory=list)
     templates: dict[str, str] = field(default_factory=dict)
     template_dirs: list[Path] = field(default_factory=list)
@@ -121,7 +140,9 @@ def discover(explicit: Mapping[str, Any] | None = None, *, use_entry_points: boo
     return found
 
 
-def register_all(console: Console, plugins: Mapping[str, Any]) -> tuple[list[PluginRegistry], dict[str, str]]:
+def register_all(
+    console: ConsoleHost, plugins: Mapping[str, Any]
+) -> tuple[list[PluginRegistry], dict[str, str]]:
     """Call each plugin's ``register``; returns the registries and the errors by plugin name."""
     registries: list[PluginRegistry] = []
     errors: dict[str, str] = {}

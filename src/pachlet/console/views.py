@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from pachlet.api import Pachlet
-from pachlet.console.dag import Layout, dag_layout, redact_url
+from pachlet.console.dag import Layout, dag_layout
 from pachlet.console.preview import Preview, preview_file
 from pachlet.errors import NotFoundError
 from pachlet.records import CommitInfo, JobInfo, PipelineInfo, RepoInfo
+from pachlet.redact import redact_url
 from pachlet.spec import input_repos
 
 PAGE_SIZE = 50

@@ -1,10 +1,8 @@
 """The PFS service (``pfs_v2.API``) over the pachlet facade: repos, branches, commits and files.
 
-A ModifyFile stream (python-pachyderm's ``put_file_bytes``, ``modify_file_client``, ``delete_file``) is
-buffered (contents spooled to temporary files) and applied only when the client closes the stream
-normally: a client that disconnects or fails mid-stream changes nothing. The whole stream is applied
-under the server's write lock, into the open commit it names, or into one new commit on the branch
-that is finished at the end (and dropped if applying fails).
+Requests name repos and commits as ``pachlet.server.refs`` reads them; a ModifyFile stream is buffered
+and applied by ``pachlet.server.modify`` (nothing is written unless the client ends the stream
+normally).
 """
 
 from __future__ import annotations
@@ -13,9 +11,7 @@ import io
 import tarfile
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from collections.abc import Iterator
 
 import grpc
 from google.protobuf import empty_pb2, wrappers_pb2
@@ -23,201 +19,24 @@ from python_pachyderm.proto.v2.pfs import pfs_pb2, pfs_pb2_grpc
 
 from pachlet import protos
 from pachlet import records as r
-from pachlet.api import Pachlet
-from pachlet.errors import NotFoundError, PachletError
+from pachlet.errors import NotFoundError
 from pachlet.server.errors import RpcAbort, fill_unimplemented, rpc
+from pachlet.server.modify import (
+    SPOOL_IN_MEMORY,
+    ModifyBatch,
+    apply_batch,
+    buffer_modify_stream,
+    close_batches,
+)
+from pachlet.server.refs import commit_ref, commit_state_reached, page, passes_origin, repo_name
 from pachlet.server.state import ServerState
 
 CHUNK = 1 << 20
-SPOOL_IN_MEMORY = 8 << 20
 STREAM_SETTLE_SECONDS = 0.02
-FINISHED_STATES = (pfs_pb2.FINISHING, pfs_pb2.FINISHED)
-
-
-# --------------------------------------------------------------------------- request helpers
-
-
-def repo_name(repo: pfs_pb2.Repo) -> str:
-    """The repo's name; only the default project exists in pachlet."""
-    if repo.project.name not in ("", protos.DEFAULT_PROJECT):
-        raise RpcAbort(
-            grpc.StatusCode.NOT_FOUND,
-            f"project {repo.project.name} not found (pachlet has only the {protos.DEFAULT_PROJECT!r} project)",
-        )
-    if not repo.name:
-        raise RpcAbort(grpc.StatusCode.INVALID_ARGUMENT, "repo name is empty")
-    return repo.name
-
-
-def commit_ref(commit: pfs_pb2.Commit) -> tuple[str, str]:
-    """(repo, ref) for a ``pfs.Commit``: the ref is the commit ID, else the branch name."""
-    repo = commit.repo if commit.repo.name else commit.branch.repo
-    name = repo_name(repo)
-    ref = commit.id or commit.branch.name
-    if not ref:
-        raise RpcAbort(
-            grpc.StatusCode.INVALID_ARGUMENT, f"commit in repo {name} has neither an ID nor a branch"
-        )
-    return name, ref
-
-
-def commit_state_reached(info: r.CommitInfo, wanted: int) -> bool:
-    """Whether a commit is in ``wanted`` (a ``pfs.CommitState``) or later; pachlet commits go straight
-    from STARTED/READY to FINISHED."""
-    return wanted not in FINISHED_STATES or info.finished is not None
-
-
-def passes_origin(info: r.CommitInfo, all_: bool, origin_kind: int) -> bool:
-    """pachd's filter for ListCommit / SubscribeCommit: ``all``, else the requested origin kind."""
-    if all_ or origin_kind == pfs_pb2.ORIGIN_KIND_UNKNOWN:
-        return True
-    return protos.commit_info(info).origin.kind == origin_kind
 
 
 def _walk_key(rec: r.FileRecord) -> str:
     return rec.path.rstrip("/") + "/" if rec.file_type == "dir" else rec.path
-
-
-def _page(items: list[Any], number: int, reverse: bool) -> list[Any]:
-    if reverse:
-        items = list(reversed(items))
-    return items[:number] if number > 0 else items
-
-
-# --------------------------------------------------------------------------- ModifyFile buffering
-
-
-@dataclass
-class _Op:
-    kind: str  # "put", "delete", "copy"
-    path: str
-    append: bool = False
-    data: BinaryIO | None = None
-    src: tuple[str, str, str] | None = None  # (repo, ref, path) for copies
-
-
-@dataclass
-class _Batch:
-    commit: pfs_pb2.Commit
-    ops: list[_Op] = field(default_factory=list)
-
-
-def _spool() -> BinaryIO:
-    """A temporary file for one file's contents (in memory up to 8 MiB); closed by ``_close_batches``."""
-    return tempfile.SpooledTemporaryFile(SPOOL_IN_MEMORY)  # noqa: SIM115 - closed by _close_batches
-
-
-def buffer_modify_stream(requests: Iterable[pfs_pb2.ModifyFileRequest]) -> list[_Batch]:
-    """Read a whole ModifyFile stream into batches (one per ``set_commit``), spooling file contents.
-    A delete of a path followed by adds to it becomes one overwrite; adds without a delete append,
-    as in pachd. Raises whatever the stream raises when the client goes away."""
-    batches: list[_Batch] = []
-    for req in requests:
-        body = req.WhichOneof("body")
-        if body == "set_commit":
-            batches.append(_Batch(commit=req.set_commit))
-            continue
-        if not batches:
-            raise RpcAbort(
-                grpc.StatusCode.INVALID_ARGUMENT, "ModifyFile: the first message must set the commit"
-            )
-        ops = batches[-1].ops
-        if body == "add_file":
-            add = req.add_file
-            if add.WhichOneof("source") == "url":
-                raise RpcAbort(
-                    grpc.StatusCode.UNIMPLEMENTED,
-                    f"pachlet serve does not implement put file from a URL ({add.url.URL})",
-                )
-            last = ops[-1] if ops else None
-            if last is not None and last.kind == "put" and last.path == add.path:
-                op = last
-            elif last is not None and last.kind == "delete" and last.path == add.path:
-                op = _Op("put", add.path, append=False, data=_spool())
-                ops[-1] = op
-            else:
-                op = _Op("put", add.path, append=True, data=_spool())
-                ops.append(op)
-            if add.raw.value:
-                assert op.data is not None
-                op.data.write(add.raw.value)
-        elif body == "delete_file":
-            ops.append(_Op("delete", req.delete_file.path))
-        elif body == "copy_file":
-            cp = req.copy_file
-            src_repo, src_ref = commit_ref(cp.src.commit)
-            ops.append(_Op("copy", cp.dst, append=cp.append, src=(src_repo, src_ref, cp.src.path)))
-    return batches
-
-
-def _close_batches(batches: list[_Batch]) -> None:
-    for b in batches:
-        for op in b.ops:
-            if op.data is not None:
-                op.data.close()
-
-
-def _apply_op(p: Pachlet, repo: str, ref: str, op: _Op) -> None:
-    if op.kind == "delete":
-        p.delete_file(repo, ref, op.path)
-    elif op.kind == "put":
-        assert op.data is not None
-        op.data.seek(0)
-        p.put_file(repo, ref, op.path, op.data, append=op.append)
-    elif op.kind == "copy":
-        assert op.src is not None
-        src_repo, src_ref, src_path = op.src
-        info = p.inspect_file(src_repo, src_ref, src_path)
-        if info.file_type != "dir":
-            p.put_file(repo, ref, op.path, p.get_file(src_repo, src_ref, src_path), append=op.append)
-            return
-        base = info.path.rstrip("/")
-        for f in p.walk_files(src_repo, src_ref, src_path):
-            dst = op.path.rstrip("/") + f.path[len(base) :]
-            p.put_file(repo, ref, dst, p.get_file(src_repo, src_ref, f.path), append=op.append)
-
-
-def _abandon(p: Pachlet, repo: str, commit_id: str) -> None:
-    """Drop an open commit this server started (the facade has no public call for it yet)."""
-    drop = getattr(p, "abandon_commit", None)
-    if drop is None:
-        drop = p._pfs.abandon_commit  # noqa: SLF001 - see the report: a public abandon is wanted
-    drop(repo, commit_id)
-
-
-def apply_batch(p: Pachlet, batch: _Batch) -> None:
-    """Apply one batch: into the open commit it names, else into one new commit on the branch that is
-    finished at the end (a single write uses the facade's own auto-commit)."""
-    repo, ref = commit_ref(batch.commit)
-    if not batch.ops:
-        return
-    p.inspect_repo(repo)
-    try:
-        info: r.CommitInfo | None = p.inspect_commit(repo, ref)
-    except NotFoundError:
-        if batch.commit.id:
-            raise
-        info = None
-    if info is not None and info.finished is None:
-        if info.origin == r.ORIGIN_AUTO:
-            raise PachletError(f"commit {repo}@{info.id} is a pipeline output commit; pachlet finishes it")
-        for op in batch.ops:
-            _apply_op(p, repo, info.id, op)
-        return
-    if info is not None and ref == info.id:
-        raise PachletError(f"commit {info.id} in repo {repo} has already finished")
-    branch = ref
-    if len(batch.ops) == 1 and batch.ops[0].kind in ("put", "delete"):
-        _apply_op(p, repo, branch, batch.ops[0])
-        return
-    opened = p.start_commit(repo, branch)
-    try:
-        for op in batch.ops:
-            _apply_op(p, repo, opened.id, op)
-        p.finish_commit(repo, opened.id)
-    except BaseException:
-        _abandon(p, repo, opened.id)
-        raise
 
 
 # --------------------------------------------------------------------------- the servicer
@@ -376,7 +195,7 @@ class PFSServicer(pfs_pb2_grpc.APIServicer):
             if since is not None:
                 commits = [c for c in commits if c.started <= since]
         commits = [c for c in commits if passes_origin(c, request.all, request.origin_kind)]
-        for info in _page(commits, request.number, request.reverse):
+        for info in page(commits, request.number, request.reverse):
             yield protos.commit_info(info)
 
     @rpc
@@ -462,7 +281,7 @@ class PFSServicer(pfs_pb2_grpc.APIServicer):
         self, request: pfs_pb2.ListBranchRequest, context: grpc.ServicerContext
     ) -> Iterator[pfs_pb2.BranchInfo]:
         branches = self.p.list_branches(repo_name(request.repo))
-        for info in _page(branches, 0, request.reverse):
+        for info in page(branches, 0, request.reverse):
             yield protos.branch_info(info)
 
     @rpc
@@ -478,7 +297,7 @@ class PFSServicer(pfs_pb2_grpc.APIServicer):
     def ModifyFile(
         self, request_iterator: Iterator[pfs_pb2.ModifyFileRequest], context: grpc.ServicerContext
     ) -> empty_pb2.Empty:
-        batches: list[_Batch] = []
+        batches: list[ModifyBatch] = []
         ended = threading.Event()
         context.add_callback(ended.set)
         try:
@@ -495,7 +314,7 @@ class PFSServicer(pfs_pb2_grpc.APIServicer):
                 grpc.StatusCode.CANCELLED, "ModifyFile stream broken; nothing was written"
             ) from exc
         finally:
-            _close_batches(batches)
+            close_batches(batches)
         return empty_pb2.Empty()
 
     def _file_target(self, f: pfs_pb2.File) -> tuple[str, str, str]:
@@ -562,7 +381,7 @@ class PFSServicer(pfs_pb2_grpc.APIServicer):
     ) -> Iterator[pfs_pb2.FileInfo]:
         repo, ref, path = self._file_target(request.file)
         records = self.p.list_files(repo, ref, path)
-        yield from _page(self._files(records, repo, ref), request.number, request.reverse)
+        yield from page(self._files(records, repo, ref), request.number, request.reverse)
 
     @rpc
     def WalkFile(
@@ -581,7 +400,7 @@ class PFSServicer(pfs_pb2_grpc.APIServicer):
         if path in ("", "/") and files:
             records["/"] = self.p.inspect_file(repo, ref, "/")
         ordered = sorted(records.values(), key=_walk_key)
-        yield from _page(self._files(ordered, repo, ref), request.number, request.reverse)
+        yield from page(self._files(ordered, repo, ref), request.number, request.reverse)
 
     @rpc
     def GlobFile(

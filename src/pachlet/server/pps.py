@@ -19,6 +19,7 @@ from pachlet import protos
 from pachlet import records as r
 from pachlet.errors import NotFoundError
 from pachlet.server.errors import RpcAbort, fill_unimplemented, rpc
+from pachlet.server.refs import project_object_name
 from pachlet.server.state import ServerState
 
 # CreatePipelineRequest fields that are request options, not part of the pipeline spec.
@@ -27,14 +28,7 @@ _REQUEST_ONLY = ("update", "reprocess", "dryRun", "detailsJson", "specCommit")
 
 def pipeline_name(pipeline: pps_pb2.Pipeline) -> str:
     """The pipeline's name; only the default project exists in pachlet."""
-    if pipeline.project.name not in ("", protos.DEFAULT_PROJECT):
-        raise RpcAbort(
-            grpc.StatusCode.NOT_FOUND,
-            f"project {pipeline.project.name} not found (pachlet has only the {protos.DEFAULT_PROJECT!r} project)",
-        )
-    if not pipeline.name:
-        raise RpcAbort(grpc.StatusCode.INVALID_ARGUMENT, "pipeline name is empty")
-    return pipeline.name
+    return project_object_name("pipeline", pipeline.project.name, pipeline.name)
 
 
 def request_to_spec(request: pps_pb2.CreatePipelineRequest) -> dict[str, Any]:
