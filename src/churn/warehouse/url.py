@@ -12,11 +12,11 @@ warehouse.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, quote, urlsplit
 
 from churn.warehouse.errors import WarehouseError
+from pachlet.redact import redact_url as _redact_url
 
 EMBEDDED_ACCOUNT = "embedded"
 EMBEDDED_URL = "snowflake://churn@embedded/KKBOX/PUBLIC?warehouse=LOCAL_WH"
@@ -25,14 +25,12 @@ EMBEDDED_URL = "snowflake://churn@embedded/KKBOX/PUBLIC?warehouse=LOCAL_WH"
 _INT_PARAMS = {"login_timeout", "network_timeout", "socket_timeout", "port"}
 _STR_PARAMS = {"protocol", "authenticator", "application", "region", "host", "private_key_file"}
 _BOOL_PARAMS = {"client_session_keep_alive", "insecure_mode", "ocsp_fail_open"}
-_PASSWORD_RE = re.compile(r"^(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@?#]*):(?P<pw>[^@/?#]*)@")
-_QUERY_PASSWORD_RE = re.compile(r"(?P<head>[?&](?:password|passwd|pwd|token)=)[^&#]*", re.IGNORECASE)
 
 
 def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (safe on malformed text)."""
-    url = _PASSWORD_RE.sub(lambda m: f"{m.group('head')}:***@", url)
-    return _QUERY_PASSWORD_RE.sub(lambda m: f"{m.group('head')}***", url)
+    """``url`` with any password replaced by ``***`` (safe on malformed text); pachlet's one redaction
+    rule, with churn's mask."""
+    return _redact_url(url, mask="***")
 
 
 @dataclass(frozen=True)
