@@ -9,10 +9,7 @@ import click
 
 from pachlet import __version__, tables
 from pachlet.cli.backend import PACHYDERM_API_VERSION
-from pachlet.cli.output import (
-    OUTPUT_FORMATS,
-    want_json,
-)
+from pachlet.cli.output import OUTPUT_FORMATS, want_json
 from pachlet.cli.refs import parse_ref
 from pachlet.cli.session import open_backend
 from pachlet.errors import PachletError

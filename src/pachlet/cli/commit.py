@@ -5,14 +5,7 @@ from __future__ import annotations
 import click
 
 from pachlet import tables
-from pachlet.cli.output import (
-    ProgressBars,
-    emit_json,
-    output_option,
-    run_jobs,
-    wait_option,
-    want_json,
-)
+from pachlet.cli.output import ProgressBars, emit_json, output_option, run_jobs, wait_option, want_json
 from pachlet.cli.refs import RefError, parse_ref, resolve_ref
 from pachlet.cli.session import open_backend
 from pachlet.cli.verbs import finish, inspect, list_, start, wait

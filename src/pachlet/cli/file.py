@@ -8,13 +8,7 @@ from pathlib import Path
 import click
 
 from pachlet import tables
-from pachlet.cli.output import (
-    emit_json,
-    output_option,
-    run_jobs,
-    wait_option,
-    want_json,
-)
+from pachlet.cli.output import emit_json, output_option, run_jobs, wait_option, want_json
 from pachlet.cli.refs import RefError, parse_ref, resolve_ref
 from pachlet.cli.session import open_backend
 from pachlet.cli.verbs import delete, get, glob, inspect, list_, put

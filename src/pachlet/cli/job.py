@@ -5,12 +5,7 @@ from __future__ import annotations
 import click
 
 from pachlet import tables
-from pachlet.cli.output import (
-    OUTPUT_FORMATS,
-    emit_json,
-    output_option,
-    want_json,
-)
+from pachlet.cli.output import OUTPUT_FORMATS, emit_json, output_option, want_json
 from pachlet.cli.refs import parse_job_ref
 from pachlet.cli.session import open_backend
 from pachlet.cli.verbs import inspect, list_

@@ -6,7 +6,7 @@ import shutil
 from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from python_pachyderm.proto.v2.pfs import pfs_pb2
 from python_pachyderm.proto.v2.pps import pps_pb2
@@ -16,11 +16,14 @@ from pachlet.cli.backend import PACHYDERM_API_VERSION, ProgressFn, SecretWithKey
 from pachlet.errors import NotFoundError, PachletError
 from pachlet.names import COMMIT_ID_RE
 
+if TYPE_CHECKING:
+    from pachlet.api import Pachlet
+
 
 class LocalBackend:
     """The CLI's view of a local root: facade calls in, proto messages out."""
 
-    def __init__(self, pachlet: Any) -> None:
+    def __init__(self, pachlet: Pachlet) -> None:
         self.p = pachlet
 
     # repos and branches

@@ -14,13 +14,7 @@ from typing import Any
 import click
 
 from pachlet import tables
-from pachlet.cli.output import (
-    emit_json,
-    output_option,
-    run_jobs,
-    wait_option,
-    want_json,
-)
+from pachlet.cli.output import emit_json, output_option, run_jobs, wait_option, want_json
 from pachlet.cli.refs import parse_key_values
 from pachlet.cli.session import open_backend
 from pachlet.cli.verbs import create, delete, inspect, list_, run, update

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import python_pachyderm
 from python_pachyderm.proto.v2.pfs import pfs_pb2
 from python_pachyderm.proto.v2.pps import pps_pb2
 
@@ -29,8 +30,6 @@ class RemoteBackend:
     last_address: str = ""
 
     def __init__(self, address: str) -> None:
-        import python_pachyderm
-
         host, _, port = address.rpartition(":")
         if not host or not port.isdigit():
             raise PachletError(f"--pachd {address!r}: expected HOST:PORT")

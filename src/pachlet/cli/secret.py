@@ -9,11 +9,7 @@ from typing import Any
 import click
 
 from pachlet import tables
-from pachlet.cli.output import (
-    emit_json,
-    output_option,
-    want_json,
-)
+from pachlet.cli.output import emit_json, output_option, want_json
 from pachlet.cli.session import open_backend
 from pachlet.cli.verbs import create, delete, inspect, list_
 from pachlet.errors import PachletError
