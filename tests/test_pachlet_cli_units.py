@@ -11,7 +11,7 @@ from python_pachyderm.proto.v2.pfs import pfs_pb2
 from python_pachyderm.proto.v2.pps import pps_pb2
 
 from pachlet import protos, records, tables
-from pachlet.cli import Ref, RefError, parse_job_ref, parse_ref
+from pachlet.cli.refs import Ref, RefError, parse_job_ref, parse_ref
 
 CID = "0123456789abcdef0123456789abcdef"
 CID2 = "fedcba9876543210fedcba9876543210"

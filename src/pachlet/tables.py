@@ -3,6 +3,10 @@
 pachctl writes its tables through Go's ``text/tabwriter`` (minimum cell width 20, padding 3), its
 times through ``pretty.Ago`` (docker/go-units ``HumanDuration`` + " ago") and its sizes through
 go-units ``BytesSize`` ("%.4g" with binary units). This module reproduces those formats.
+
+The proto modules are imported inside the functions that need their enums: importing
+python-pachyderm's protos loads its whole client (grpc included), which ``pachlet --help`` and the
+``pachlet`` command modules should not pay for.
 """
 
 from __future__ import annotations
@@ -10,10 +14,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
-
-from google.protobuf import json_format
-from python_pachyderm.proto.v2.pfs import pfs_pb2
-from python_pachyderm.proto.v2.pps import pps_pb2
 
 MIN_WIDTH = 20
 PADDING = 3
@@ -171,6 +171,8 @@ def branch_table(infos: Iterable[Any]) -> str:
 
 def origin_name(kind: int) -> str:
     """USER / AUTO / FSCK for a pfs.OriginKind value."""
+    from python_pachyderm.proto.v2.pfs import pfs_pb2
+
     return pfs_pb2.OriginKind.Name(kind) if kind else "-"
 
 
@@ -215,6 +217,8 @@ def commit_set_table(sets: Iterable[Any], full: bool = False) -> str:
 
 def file_table(infos: Iterable[Any]) -> str:
     """``list file`` / ``glob file``: NAME, TYPE, SIZE."""
+    from python_pachyderm.proto.v2.pfs import pfs_pb2
+
     rows = [
         (i.file.path, "dir" if i.file_type == pfs_pb2.DIR else "file", bytes_size(i.size_bytes))
         for i in infos
@@ -240,17 +244,23 @@ def shorthand_input(inp: Any) -> str:
 
 def job_state_name(state: int) -> str:
     """ "success", "failure", "running", ... for a pps.JobState value ("-" when unknown)."""
+    from python_pachyderm.proto.v2.pps import pps_pb2
+
     name = pps_pb2.JobState.Name(state) if state else ""
     return name.removeprefix("JOB_").lower() if name and state else "-"
 
 
 def pipeline_state_name(state: int) -> str:
     """ "running", "standby", "failure", ... for a pps.PipelineState value."""
+    from python_pachyderm.proto.v2.pps import pps_pb2
+
     return pps_pb2.PipelineState.Name(state).removeprefix("PIPELINE_").lower() if state else "-"
 
 
 def datum_state_name(state: int) -> str:
     """ "success", "skipped", "failed", "recovered" or "-" for a pps.DatumState value."""
+    from python_pachyderm.proto.v2.pps import pps_pb2
+
     return pps_pb2.DatumState.Name(state).lower() if state else "-"
 
 
@@ -299,6 +309,8 @@ def job_table(infos: Iterable[Any], full: bool = False) -> str:
 
 def job_set_table(sets: Iterable[Any], full: bool = False) -> str:
     """``list job`` (no filter): ID, SUBJOBS, PROGRESS, CREATED, MODIFIED."""
+    from python_pachyderm.proto.v2.pps import pps_pb2
+
     terminal = {pps_pb2.JOB_SUCCESS, pps_pb2.JOB_FAILURE, pps_pb2.JOB_KILLED, pps_pb2.JOB_UNRUNNABLE}
     rows = []
     for s in sets:
@@ -394,6 +406,8 @@ def commit_details(i: Any, full: bool = False) -> str:
 
 def pipeline_details(i: Any, full: bool = False) -> str:
     """``inspect pipeline``: name, version, state, input, transform, output branch, egress."""
+    from google.protobuf import json_format
+
     d = i.details
     lines = [f"Name: {i.pipeline.name}"]
     if d.description:

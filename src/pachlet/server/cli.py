@@ -1,4 +1,4 @@
-"""The ``pachlet serve`` click command."""
+"""The ``pachlet serve`` click command (registered lazily by ``pachlet.cli.root``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from pathlib import Path
 
 import click
 
-from pachlet.api import DEFAULT_LOCK_TIMEOUT, default_root
 from pachlet.errors import PachletError
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -64,6 +63,8 @@ def serve_command(
     Holds the root for its whole life: other pachlet commands on the same root talk to it with
     `--pachd localhost:PORT`. The web console (DAG, commits, jobs, datums, logs) is served on
     http://ADDRESS:4000/ unless --no-console."""
+    # Imported here so ``pachlet --help`` (which loads this command for its summary) stays fast.
+    from pachlet.api import DEFAULT_LOCK_TIMEOUT, default_root
     from pachlet.server.serve import DEFAULT_CONSOLE_PORT, Server
 
     state = ctx.obj

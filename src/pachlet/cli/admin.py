@@ -1,0 +1,80 @@
+"""Maintenance commands of the root or pachd: ``fsck``, ``mount`` and ``version``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from pachlet import __version__, tables
+from pachlet.cli.backend import PACHYDERM_API_VERSION
+from pachlet.cli.output import OUTPUT_FORMATS, want_json
+from pachlet.cli.refs import parse_ref
+from pachlet.cli.session import open_backend
+from pachlet.errors import PachletError
+
+
+@click.command("fsck")
+@click.option("--fix", is_flag=True, help="Repair what can be repaired (orphans, dead open commits).")
+@click.pass_context
+def fsck(ctx: click.Context, fix: bool) -> None:
+    """Check the root's integrity; exit 1 if problems remain."""
+    with open_backend(ctx, write=True) as b:
+        problems, fixed = b.fsck(fix)
+        for line in fixed:
+            click.echo(f"fixed: {line}")
+        if fix and (problems or fixed):
+            problems, _ = b.fsck(False)
+    for line in problems:
+        click.echo(line)
+    if problems:
+        raise PachletError(
+            f"fsck found {len(problems)} problem(s)" + ("" if fix else "; run pachlet fsck --fix")
+        )
+    click.echo("No errors found.")
+
+
+@click.command("mount")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("repos", nargs=-1, metavar="[REPO[@REF]]...")
+@click.option(
+    "-r", "--repos", "repo_opts", multiple=True, help="REPO[@REF] to mount (default: all at master)."
+)
+@click.pass_context
+def mount(ctx: click.Context, directory: Path, repos: tuple[str, ...], repo_opts: tuple[str, ...]) -> None:
+    """Materialize repos read-only under DIR/<repo>/ (hard links; rerun to refresh)."""
+    wanted = list(repos) + list(repo_opts)
+    for item in wanted:
+        parse_ref(item, allow_path=False)
+    with open_backend(ctx, write=False) as b:
+        written = b.mount(directory, wanted or None)
+    for path in written:
+        click.echo(str(path))
+
+
+@click.command("version")
+@click.option("-o", "--output", "output", type=click.Choice(OUTPUT_FORMATS), default="table")
+@click.option("--raw", is_flag=True)
+@click.option("--client-only", is_flag=True, help="Do not open the root.")
+@click.pass_context
+def version(ctx: click.Context, output: str, raw: bool, client_only: bool) -> None:
+    """Print pachlet's version and the Pachyderm API version it implements."""
+    if want_json(output, raw):
+        from python_pachyderm.proto.v2.version.versionpb import version_pb2
+
+        from pachlet import protos
+
+        major, minor, micro = (int(x) for x in PACHYDERM_API_VERSION.split("."))
+        pachd = version_pb2.Version(
+            major=major, minor=minor, micro=micro, additional=f"pachlet-{__version__}"
+        )
+        click.echo(
+            json.dumps({"pachlet": __version__, "pachd": protos.to_dict(pachd)}, separators=(",", ":"))
+        )
+        return
+    rows = [("pachlet", __version__)]
+    if not client_only:
+        with open_backend(ctx, write=False) as b:
+            rows.append(("pachd", b.server_version()))
+    click.echo(tables.render_table(("COMPONENT", "VERSION"), rows), nl=False)

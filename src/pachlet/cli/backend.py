@@ -1,0 +1,218 @@
+"""The interface every CLI command talks to: a ``Backend`` returns python-pachyderm proto messages.
+
+Two implementations: ``pachlet.cli.local.LocalBackend`` (a local root through ``pachlet.api``) and
+``pachlet.cli.remote.RemoteBackend`` (a running pachd through python-pachyderm). Commands only see this
+protocol, so ``-o json`` and the tables come from the same objects whichever backend answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
+
+if TYPE_CHECKING:
+    from python_pachyderm.proto.v2.pfs import pfs_pb2
+    from python_pachyderm.proto.v2.pps import pps_pb2
+
+PACHYDERM_API_VERSION = "2.7.0"
+"""The Pachyderm API version pachlet implements (``pachlet version``)."""
+
+ProgressFn = Callable[[str, str, int, int], None]
+"""progress(pipeline, job_id, done, total)"""
+
+SecretWithKeys = tuple["pps_pb2.SecretInfo", tuple[str, ...]]
+"""A secret's info and its key names (empty when the backend does not tell them)."""
+
+
+class Backend(Protocol):
+    """What the CLI needs from a root or a pachd; every read returns proto messages."""
+
+    # repos and branches
+    def create_repo(self, name: str, description: str, update: bool) -> pfs_pb2.RepoInfo:
+        """Create (or with ``update`` re-describe) a repo."""
+        ...
+
+    def list_repos(self) -> list[pfs_pb2.RepoInfo]:
+        """Every repo."""
+        ...
+
+    def inspect_repo(self, name: str) -> pfs_pb2.RepoInfo:
+        """One repo."""
+        ...
+
+    def delete_repo(self, name: str, force: bool) -> None:
+        """Delete a repo (``force``: even if pipelines use it)."""
+        ...
+
+    def create_branch(
+        self, repo: str, branch: str, head: str | None, provenance: Sequence[tuple[str, str]]
+    ) -> pfs_pb2.BranchInfo:
+        """Create or move a branch; ``provenance`` is (repo, branch) pairs."""
+        ...
+
+    def list_branches(self, repo: str) -> list[pfs_pb2.BranchInfo]:
+        """The branches of a repo."""
+        ...
+
+    def inspect_branch(self, repo: str, branch: str) -> pfs_pb2.BranchInfo:
+        """One branch."""
+        ...
+
+    def delete_branch(self, repo: str, branch: str) -> None:
+        """Delete a branch."""
+        ...
+
+    # commits
+    def start_commit(self, repo: str, branch: str, description: str) -> pfs_pb2.CommitInfo:
+        """Open a commit on a branch."""
+        ...
+
+    def finish_commit(self, repo: str, ref: str, description: str | None) -> pfs_pb2.CommitInfo:
+        """Finish an open commit."""
+        ...
+
+    def abandon_commit(self, repo: str, commit_id: str) -> None:
+        """Drop an open commit a failed command started (best effort; errors are swallowed)."""
+        ...
+
+    def inspect_commit(self, repo: str, ref: str) -> pfs_pb2.CommitInfo:
+        """One commit, by ID or branch."""
+        ...
+
+    def wait_commit(self, repo: str, ref: str, progress: ProgressFn | None) -> pfs_pb2.CommitInfo:
+        """Wait for a commit to finish (running pending jobs first when the backend runs them)."""
+        ...
+
+    def list_commits(
+        self, repo: str | None, branch: str | None, number: int | None
+    ) -> list[pfs_pb2.CommitInfo]:
+        """Commits of a repo (or branch), newest first, at most ``number``."""
+        ...
+
+    def commit_set(self, global_id: str) -> list[pfs_pb2.CommitInfo]:
+        """The commits of one global ID."""
+        ...
+
+    def commit_sets(self, number: int | None) -> list[pfs_pb2.CommitSetInfo]:
+        """Every commit set, newest first, at most ``number``."""
+        ...
+
+    # files
+    def put_file(self, repo: str, ref: str, path: str, data: bytes | BinaryIO | Path, append: bool) -> None:
+        """Write (or append to) one file."""
+        ...
+
+    def put_tree(self, repo: str, ref: str, path: str, source: Path) -> None:
+        """Write a local directory under ``path``."""
+        ...
+
+    def delete_file(self, repo: str, ref: str, path: str) -> None:
+        """Delete a file or directory."""
+        ...
+
+    def copy_file_to(self, repo: str, ref: str, path: str, out: BinaryIO) -> None:
+        """Stream a file's bytes into ``out``."""
+        ...
+
+    def inspect_file(self, repo: str, ref: str, path: str) -> pfs_pb2.FileInfo:
+        """One file or directory."""
+        ...
+
+    def list_files(self, repo: str, ref: str, path: str) -> list[pfs_pb2.FileInfo]:
+        """The entries of a directory."""
+        ...
+
+    def walk_files(self, repo: str, ref: str, path: str) -> list[pfs_pb2.FileInfo]:
+        """Every file (not directory) under ``path``."""
+        ...
+
+    def glob_files(self, repo: str, ref: str, pattern: str) -> list[pfs_pb2.FileInfo]:
+        """The files matching a glob pattern."""
+        ...
+
+    # pipelines
+    def create_pipeline(
+        self, spec: Mapping[str, Any], update: bool, reprocess: bool, source: str | None
+    ) -> pps_pb2.PipelineInfo:
+        """Create or update a pipeline from a spec (``source`` names its file in errors)."""
+        ...
+
+    def list_pipelines(self) -> list[pps_pb2.PipelineInfo]:
+        """Every pipeline."""
+        ...
+
+    def inspect_pipeline(self, name: str) -> pps_pb2.PipelineInfo:
+        """One pipeline."""
+        ...
+
+    def delete_pipeline(self, name: str, force: bool, keep_repo: bool) -> None:
+        """Delete a pipeline (and its output repo unless ``keep_repo``)."""
+        ...
+
+    def run_cron(self, pipeline: str) -> str:
+        """Tick a pipeline's cron inputs now; the global ID, or "" when the backend does not say."""
+        ...
+
+    # jobs and datums
+    def list_jobs(self, pipeline: str | None, global_id: str | None) -> list[pps_pb2.JobInfo]:
+        """Jobs, optionally of one pipeline and/or one global ID."""
+        ...
+
+    def job_sets(self) -> list[pps_pb2.JobSetInfo]:
+        """Every job set, newest first."""
+        ...
+
+    def inspect_job(self, pipeline: str, job_id: str) -> pps_pb2.JobInfo:
+        """One job, with its pipeline's details."""
+        ...
+
+    def list_datums(self, pipeline: str, job_id: str) -> list[pps_pb2.DatumInfo]:
+        """The datums of a job."""
+        ...
+
+    def inspect_datum(self, pipeline: str, job_id: str, datum_id: str) -> pps_pb2.DatumInfo:
+        """One datum of a job."""
+        ...
+
+    def datums_for_spec(self, spec: Mapping[str, Any]) -> list[pps_pb2.DatumInfo]:
+        """The datums a spec's input gives now."""
+        ...
+
+    def logs(self, pipeline: str, job_id: str | None, datum_id: str | None) -> list[pps_pb2.LogMessage]:
+        """Log lines of a pipeline's job (default: the latest), optionally of one datum."""
+        ...
+
+    # secrets
+    def create_secret(self, manifest: Mapping[str, Any]) -> None:
+        """Create or replace a secret from a Kubernetes Secret manifest."""
+        ...
+
+    def list_secrets(self) -> list[SecretWithKeys]:
+        """Every secret with its key names."""
+        ...
+
+    def inspect_secret(self, name: str) -> SecretWithKeys:
+        """One secret with its key names."""
+        ...
+
+    def delete_secret(self, name: str) -> None:
+        """Delete a secret."""
+        ...
+
+    # engine and maintenance
+    def run_until_idle(self, progress: ProgressFn | None) -> list[pps_pb2.JobInfo]:
+        """Run (or wait for) every pending job; the jobs that ended."""
+        ...
+
+    def fsck(self, fix: bool) -> tuple[list[str], list[str]]:
+        """(problems, fixed) of an integrity check."""
+        ...
+
+    def mount(self, target: Path, repos: Sequence[str] | None) -> list[Path]:
+        """Materialize repos under ``target``; the directories written."""
+        ...
+
+    def server_version(self) -> str:
+        """The server's version, as ``pachlet version`` prints it."""
+        ...

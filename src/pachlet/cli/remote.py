@@ -1,0 +1,275 @@
+"""``RemoteBackend``: the CLI's view of a running pachd (``pachlet serve`` or a Pachyderm cluster).
+
+The only CLI module that imports python-pachyderm's client (and so grpc); ``pachlet.cli.session``
+imports it only when ``--pachd`` is given.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import python_pachyderm
+from python_pachyderm.proto.v2.pfs import pfs_pb2
+from python_pachyderm.proto.v2.pps import pps_pb2
+
+from pachlet import protos
+from pachlet.cli.backend import ProgressFn, SecretWithKeys
+from pachlet.cli.refs import Ref, parse_ref
+from pachlet.errors import PachletError
+from pachlet.names import COMMIT_ID_RE
+
+
+class RemoteBackend:
+    """The CLI's view of a running pachd (``pachlet serve`` or a Pachyderm cluster) via python-pachyderm.
+
+    The server runs jobs itself; "running" them here means waiting for the ones still in progress."""
+
+    last_address: str = ""
+
+    def __init__(self, address: str) -> None:
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit():
+            raise PachletError(f"--pachd {address!r}: expected HOST:PORT")
+        host = host.removeprefix("grpc://")
+        self.address = address
+        RemoteBackend.last_address = address
+        self.c = python_pachyderm.Client(host=host, port=int(port))
+
+    @staticmethod
+    def _commit(repo: str, ref: str) -> pfs_pb2.Commit:
+        if COMMIT_ID_RE.match(ref):
+            return pfs_pb2.Commit(branch=protos.branch(repo, ""), repo=protos.repo(repo), id=ref)
+        return pfs_pb2.Commit(branch=protos.branch(repo, ref), repo=protos.repo(repo))
+
+    # repos and branches
+    def create_repo(self, name: str, description: str, update: bool) -> pfs_pb2.RepoInfo:
+        self.c.create_repo(name, description=description or None, update=update)
+        return self.inspect_repo(name)
+
+    def list_repos(self) -> list[pfs_pb2.RepoInfo]:
+        return list(self.c.list_repo())
+
+    def inspect_repo(self, name: str) -> pfs_pb2.RepoInfo:
+        return self.c.inspect_repo(name)
+
+    def delete_repo(self, name: str, force: bool) -> None:
+        self.c.delete_repo(name, force=force)
+
+    def create_branch(
+        self, repo: str, branch: str, head: str | None, provenance: Sequence[tuple[str, str]]
+    ) -> pfs_pb2.BranchInfo:
+        self.c.create_branch(
+            repo, branch, head_commit=self._commit(repo, head) if head else None,
+            provenance=[protos.branch(r, b) for r, b in provenance] or None,
+        )  # fmt: skip
+        return self.inspect_branch(repo, branch)
+
+    def list_branches(self, repo: str) -> list[pfs_pb2.BranchInfo]:
+        return list(self.c.list_branch(repo))
+
+    def inspect_branch(self, repo: str, branch: str) -> pfs_pb2.BranchInfo:
+        return self.c.inspect_branch(repo, branch)
+
+    def delete_branch(self, repo: str, branch: str) -> None:
+        self.c.delete_branch(repo, branch)
+
+    # commits
+    def start_commit(self, repo: str, branch: str, description: str) -> pfs_pb2.CommitInfo:
+        commit = self.c.start_commit(repo, branch, description=description or None)
+        return self.inspect_commit(repo, commit.id)
+
+    def finish_commit(self, repo: str, ref: str, description: str | None) -> pfs_pb2.CommitInfo:
+        self.c.finish_commit(self._commit(repo, ref), description=description)
+        return self.inspect_commit(repo, ref)
+
+    def abandon_commit(self, repo: str, commit_id: str) -> None:
+        # pachd 2.7 has no per-commit abandon (only DropCommitSet, which drops downstream commits
+        # too), so a failed multi-file put leaves the commit open, as pachctl does.
+        return None
+
+    def inspect_commit(self, repo: str, ref: str) -> pfs_pb2.CommitInfo:
+        infos = self.c.inspect_commit(self._commit(repo, ref))
+        return next(iter(infos)) if not isinstance(infos, pfs_pb2.CommitInfo) else infos
+
+    def wait_commit(self, repo: str, ref: str, progress: ProgressFn | None) -> pfs_pb2.CommitInfo:
+        infos = self.c.inspect_commit(self._commit(repo, ref), commit_state=pfs_pb2.FINISHED)
+        return next(iter(infos)) if not isinstance(infos, pfs_pb2.CommitInfo) else infos
+
+    def list_commits(
+        self, repo: str | None, branch: str | None, number: int | None
+    ) -> list[pfs_pb2.CommitInfo]:
+        to_commit = self._commit(repo, branch) if repo and branch else None
+        return list(self.c.list_commit(repo, to_commit=to_commit, number=number, all=True))
+
+    def commit_set(self, global_id: str) -> list[pfs_pb2.CommitInfo]:
+        return list(self.c.inspect_commit(global_id))
+
+    def commit_sets(self, number: int | None) -> list[pfs_pb2.CommitSetInfo]:
+        sets = list(self.c.list_commit())
+        return sets[:number] if number else sets
+
+    # files
+    def put_file(self, repo: str, ref: str, path: str, data: bytes | BinaryIO | Path, append: bool) -> None:
+        if isinstance(data, Path):
+            with open(data, "rb") as fh:
+                self.c.put_file_bytes(self._commit(repo, ref), path, fh, append=append)
+        else:
+            self.c.put_file_bytes(self._commit(repo, ref), path, data, append=append)
+
+    def put_tree(self, repo: str, ref: str, path: str, source: Path) -> None:
+        with self.c.modify_file_client(self._commit(repo, ref)) as mfc:
+            for f in sorted(p for p in source.rglob("*") if p.is_file()):
+                mfc.put_file_from_filepath(path.rstrip("/") + "/" + f.relative_to(source).as_posix(), str(f))
+
+    def delete_file(self, repo: str, ref: str, path: str) -> None:
+        self.c.delete_file(self._commit(repo, ref), path)
+
+    def copy_file_to(self, repo: str, ref: str, path: str, out: BinaryIO) -> None:
+        shutil.copyfileobj(self.c.get_file(self._commit(repo, ref), path), out, 1 << 20)
+
+    def inspect_file(self, repo: str, ref: str, path: str) -> pfs_pb2.FileInfo:
+        return self.c.inspect_file(self._commit(repo, ref), path)
+
+    def list_files(self, repo: str, ref: str, path: str) -> list[pfs_pb2.FileInfo]:
+        return list(self.c.list_file(self._commit(repo, ref), path))
+
+    def walk_files(self, repo: str, ref: str, path: str) -> list[pfs_pb2.FileInfo]:
+        return [f for f in self.c.walk_file(self._commit(repo, ref), path) if f.file_type == pfs_pb2.FILE]
+
+    def glob_files(self, repo: str, ref: str, pattern: str) -> list[pfs_pb2.FileInfo]:
+        return list(self.c.glob_file(self._commit(repo, ref), pattern))
+
+    # pipelines
+    def create_pipeline(
+        self, spec: Mapping[str, Any], update: bool, reprocess: bool, source: str | None
+    ) -> pps_pb2.PipelineInfo:
+        from pachlet.spec import normalize_spec
+
+        req = protos.create_pipeline_request(normalize_spec(spec, source=source))
+        req.update = update
+        req.reprocess = reprocess
+        self.c.create_pipeline_from_request(req)
+        return self.inspect_pipeline(req.pipeline.name)
+
+    def list_pipelines(self) -> list[pps_pb2.PipelineInfo]:
+        return list(self.c.list_pipeline(details=True))
+
+    def inspect_pipeline(self, name: str) -> pps_pb2.PipelineInfo:
+        return next(iter(self.c.inspect_pipeline(name, details=True)))
+
+    def delete_pipeline(self, name: str, force: bool, keep_repo: bool) -> None:
+        self.c.delete_pipeline(name, force=force, keep_repo=keep_repo)
+
+    def run_cron(self, pipeline: str) -> str:
+        self.c.run_cron(pipeline)
+        return ""
+
+    # jobs and datums
+    def list_jobs(self, pipeline: str | None, global_id: str | None) -> list[pps_pb2.JobInfo]:
+        if global_id:
+            jobs = list(self.c.inspect_job(global_id))
+            return [j for j in jobs if not pipeline or j.job.pipeline.name == pipeline]
+        if pipeline:
+            return list(self.c.list_job(pipeline_name=pipeline))
+        return [j for s in self.c.list_job() for j in s.jobs]
+
+    def job_sets(self) -> list[pps_pb2.JobSetInfo]:
+        return list(self.c.list_job())
+
+    def inspect_job(self, pipeline: str, job_id: str) -> pps_pb2.JobInfo:
+        return next(iter(self.c.inspect_job(job_id, pipeline_name=pipeline, details=True)))
+
+    def list_datums(self, pipeline: str, job_id: str) -> list[pps_pb2.DatumInfo]:
+        return list(self.c.list_datum(pipeline, job_id))
+
+    def inspect_datum(self, pipeline: str, job_id: str, datum_id: str) -> pps_pb2.DatumInfo:
+        return self.c.inspect_datum(pipeline, job_id, datum_id)
+
+    def datums_for_spec(self, spec: Mapping[str, Any]) -> list[pps_pb2.DatumInfo]:
+        from pachlet.spec import normalize_spec
+
+        req = protos.create_pipeline_request(normalize_spec(spec))
+        return list(self.c.list_datum(input=req.input))
+
+    def logs(self, pipeline: str, job_id: str | None, datum_id: str | None) -> list[pps_pb2.LogMessage]:
+        if job_id is None:
+            jobs = self.c.list_job(pipeline_name=pipeline, number=1)
+            first = next(iter(jobs), None)
+            if first is None:
+                return []
+            job_id = first.job.id
+        datum = pps_pb2.Datum(job=protos.job(pipeline, job_id), id=datum_id) if datum_id else None
+        return list(self.c.get_job_logs(pipeline, job_id, datum=datum))
+
+    # secrets
+    def create_secret(self, manifest: Mapping[str, Any]) -> None:
+        import base64
+
+        data: dict[str, str | bytes] = {}
+        for key, value in (manifest.get("data") or {}).items():
+            data[key] = base64.b64decode(str(value))
+        for key, value in (manifest.get("stringData") or {}).items():
+            data[key] = str(value)
+        self.c.create_secret(manifest["metadata"]["name"], data)
+
+    def list_secrets(self) -> list[SecretWithKeys]:
+        return [(s, ()) for s in self.c.list_secret()]
+
+    def inspect_secret(self, name: str) -> SecretWithKeys:
+        return self.c.inspect_secret(name), ()
+
+    def delete_secret(self, name: str) -> None:
+        self.c.delete_secret(name)
+
+    # engine and maintenance
+    def run_until_idle(self, progress: ProgressFn | None) -> list[pps_pb2.JobInfo]:
+        terminal = {pps_pb2.JOB_SUCCESS, pps_pb2.JOB_FAILURE, pps_pb2.JOB_KILLED, pps_pb2.JOB_UNRUNNABLE}
+        ended: dict[tuple[str, str], pps_pb2.JobInfo] = {}
+        for _ in range(1000):
+            pending = [j for s in self.c.list_job() for j in s.jobs if j.state not in terminal]
+            if not pending:
+                break
+            for j in pending:
+                done = next(iter(self.c.inspect_job(j.job.id, pipeline_name=j.job.pipeline.name, wait=True)))
+                if progress is not None:
+                    progress(done.job.pipeline.name, done.job.id, done.data_total, done.data_total)
+                ended[(done.job.pipeline.name, done.job.id)] = done
+        return list(ended.values())
+
+    def fsck(self, fix: bool) -> tuple[list[str], list[str]]:
+        problems, fixed = [], []
+        for resp in self.c.fsck(fix=fix):
+            if resp.error:
+                problems.append(resp.error)
+            if resp.fix:
+                fixed.append(resp.fix)
+        return problems, fixed
+
+    def mount(self, target: Path, repos: Sequence[str] | None) -> list[Path]:
+        wanted = [parse_ref(r, allow_path=False) for r in repos] if repos else [
+            Ref(i.repo.name) for i in self.list_repos()
+        ]  # fmt: skip
+        written = []
+        for ref in wanted:
+            dest = target / ref.repo
+            if dest.exists():
+                for p in sorted(dest.rglob("*"), reverse=True):
+                    p.chmod(0o755 if p.is_dir() else 0o644)
+                shutil.rmtree(dest)
+            dest.mkdir(parents=True)
+            for f in self.walk_files(ref.repo, ref.ref, "/"):
+                out_path = dest / f.file.path.lstrip("/")
+                out_path.parent.mkdir(parents=True, exist_ok=True)
+                with open(out_path, "wb") as fh:
+                    self.copy_file_to(ref.repo, ref.ref, f.file.path, fh)
+                out_path.chmod(0o444)
+            written.append(dest)
+        return written
+
+    def server_version(self) -> str:
+        v = self.c.get_remote_version()
+        extra = f"-{v.additional}" if v.additional else ""
+        return f"{v.major}.{v.minor}.{v.micro}{extra} ({self.address})"

@@ -1,0 +1,90 @@
+"""Opening a backend for a command: the global options (``State``), ``--pachd`` or the local root, and
+the guard that refuses to open a root a running ``pachlet serve`` owns."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from pachlet.errors import PachletError
+
+if TYPE_CHECKING:
+    from pachlet.cli.backend import Backend
+
+
+@dataclass
+class State:
+    """Global options, shared by every command through click's context."""
+
+    root: Path
+    lock_timeout: float | None
+    pachd: str | None = None
+
+
+@contextmanager
+def open_backend(ctx: click.Context, write: bool) -> Iterator[Backend]:
+    """Yield a backend: a client of ``--pachd`` when given, else the local root (opened read-only for
+    reads when it already exists, so reads never wait for a writer)."""
+    state: State = ctx.find_object(State)
+    if state.pachd:
+        from pachlet.cli.remote import RemoteBackend  # grpc and python-pachyderm's client: only here
+
+        yield RemoteBackend(state.pachd)
+        return
+    from pachlet.api import Pachlet
+    from pachlet.cli.local import LocalBackend
+
+    check_not_served(state.root)
+    read_only = not write and (state.root / "pachlet.db").exists()
+    kwargs: dict[str, Any] = {"read_only": read_only}
+    if state.lock_timeout is not None:
+        kwargs["timeout"] = state.lock_timeout
+    with Pachlet.open(state.root, **kwargs) as p:
+        yield LocalBackend(p)
+
+
+def serving_address(root: Path) -> tuple[int, str] | None:
+    """(pid, HOST:PORT) of a running ``pachlet serve`` that holds ``root``, else None. Read from the
+    lock holder's record (``lock.info``) and confirmed by the lock being held right now."""
+    import filelock
+
+    try:
+        info = json.loads((root / "lock.info").read_text())
+    except (OSError, ValueError):
+        return None
+    cmd = str(info.get("cmd", ""))
+    if not re.search(r"(^|\s)serve(\s|$)", cmd):
+        return None
+    probe = filelock.FileLock(str(root / "lock"), thread_local=False)
+    try:
+        probe.acquire(timeout=0)
+    except filelock.Timeout:
+        port = re.search(r"--port[= ](\d+)", cmd)
+        host = re.search(r"--(?:address|bind)[= ](\S+)", cmd)
+        address = host.group(1) if host and host.group(1) not in ("0.0.0.0", "::") else "127.0.0.1"
+        port_text = port.group(1) if port else "30650"
+        return int(info.get("pid") or 0), "" if port_text == "0" else f"{address}:{port_text}"
+    probe.release()
+    return None
+
+
+def check_not_served(root: Path) -> None:
+    """Refuse to open a root that a running ``pachlet serve`` owns, saying how to reach the server."""
+    served = serving_address(root)
+    if served is not None:
+        pid, address = served
+        how = (
+            f"--pachd {address} (or export PACHD_ADDRESS={address})"
+            if address
+            else "--pachd HOST:PORT (the address it printed when it started)"
+        )
+        raise PachletError(
+            f"pachlet root {root} is owned by a running pachlet serve (pid {pid}); talk to it with {how}"
+        )
