@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import click
 
-from churn.cli.lazy import LazyGroup
+from pachlet.cli.lazy import LazyGroup
 
 
 @click.group(
     cls=LazyGroup,
+    sort_commands=True,
     lazy_subcommands={
         "warehouse": "churn.cli.warehouse:warehouse",
         "render": "churn.cli.render:render_command",

@@ -63,7 +63,7 @@ def print_seeding(members: int, seed: int, *, reseed: bool) -> None:
 
 def run_jobs(p: Any) -> list[Any]:
     """Run every queued job with a progress bar per job; returns the jobs that ended."""
-    from pachlet.cli import ProgressBars
+    from pachlet.cli.output import ProgressBars
 
     bars = ProgressBars(enabled=True)
     try:
