@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from helpers import REPO_ROOT
+
 HELM = REPO_ROOT / "helm"
 PACHD_TAG = "2.7.6"
 

@@ -15,10 +15,10 @@ import python_pachyderm
 from churn.deploy import deploy_order, spec_differences
 from churn.errors import SpecError
 from churn.specs import SpecFile
-from test_server_api import Served
+from helpers import REPO_ROOT
+from helpers.served import Served
 
 CHURN = str(Path(sys.executable).with_name("churn"))
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def toy_specs(d: Path, *, cmd_suffix: str = "") -> Path:

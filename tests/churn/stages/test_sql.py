@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 
 from churn.stages import layout
 from churn.warehouse import bulk_load, connect, fetch_frame, init
-
-REPO = Path(__file__).resolve().parent.parent
+from helpers import REPO_ROOT
 
 
 def frame(rows: list[tuple], table: str) -> pd.DataFrame:
@@ -45,9 +42,9 @@ def test_train_and_score_sql_aggregates() -> None:
         bulk_load(conn, "TRAIN", frame([("b", 1), ("a", 0), ("c", 1)], "TRAIN"))
         bulk_load(conn, "SCORE", frame([("a",)], "SCORE"))
         cur = conn.cursor()
-        cur.execute((REPO / "pipelines" / "sql" / "train.sql").read_text())
+        cur.execute((REPO_ROOT / "pipelines" / "sql" / "train.sql").read_text())
         train = fetch_frame(cur)
-        cur.execute((REPO / "pipelines" / "sql" / "score.sql").read_text())
+        cur.execute((REPO_ROOT / "pipelines" / "sql" / "score.sql").read_text())
         score = fetch_frame(cur)
     assert list(train.columns) == layout.columns(True)
     assert list(score.columns) == layout.columns(False)

@@ -13,8 +13,8 @@ import pytest
 
 from churn.pachyderm_schema import find_schema, load_schema, locate_schema
 from churn.validate import Issue, Policy, validate_files
+from helpers import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 IMAGE = "ghcr.io/churn-pachlet/churn:0.1.0"
 SECRETS = {"snowflakesecret": frozenset({"PACHYDERM_SQL_PASSWORD"})}
 CLUSTER = Policy(declared_secrets=SECRETS, allow_floating_tags=False)

@@ -14,13 +14,6 @@ from pachlet.api import Pachlet
 from pachlet.errors import AlreadyExistsError, LockTimeoutError, NotFoundError, PachletError
 
 
-@pytest.fixture
-def pach(tmp_path: Path) -> Pachlet:
-    p = Pachlet(tmp_path / "root", timeout=5)
-    yield p
-    p.close()
-
-
 def test_put_file_makes_one_finished_commit_per_call(pach: Pachlet) -> None:
     pach.create_repo("raw", "raw data")
     c1 = pach.put_file("raw", "master", "/a.txt", b"one")

@@ -16,8 +16,8 @@ import pytest
 
 from churn.render import dump_spec, find_project, render_target
 from churn.specs import dependency_order, input_repos
+from helpers import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 CHURN = str(Path(sys.executable).parent / "churn")
 SQL = [REPO_ROOT / "pipelines" / "sql" / "train.sql", REPO_ROOT / "pipelines" / "sql" / "score.sql"]
 EMBEDDED_URL = "snowflake://churn@embedded/KKBOX/PUBLIC?warehouse=LOCAL_WH"

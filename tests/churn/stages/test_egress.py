@@ -7,26 +7,15 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from churn.warehouse import EMBEDDED_URL, connect_url
+from churn.warehouse import EMBEDDED_URL
+from helpers.warehouse import sql
 from pachlet.egress import EgressError, resolve_driver
 
 COLUMNS = "MSNO,CHURN_PROBABILITY,CHURN_PREDICTION,MODEL_COMMIT,GLOBAL_ID,SCORED_AT"
 BIN = Path(sys.executable).parent
-
-
-def sql(*statements: str) -> list[tuple[Any, ...]]:
-    """Run statements on the embedded warehouse; rows of the last one."""
-    with connect_url(EMBEDDED_URL, None) as conn:
-        cur = conn.cursor()
-        rows: list[tuple[Any, ...]] = []
-        for st in statements:
-            cur.execute(st)
-            rows = cur.fetchall() if cur.description else []
-        return rows
 
 
 def run_egress(*args: str, password: str = "pw") -> subprocess.CompletedProcess[str]:

@@ -19,13 +19,6 @@ from pachlet.api import Pachlet
 from pachlet.errors import AlreadyExistsError, NotFoundError, PachletError
 
 
-@pytest.fixture
-def pach(tmp_path: Path) -> Pachlet:
-    p = Pachlet(tmp_path / "root", timeout=5)
-    yield p
-    p.close()
-
-
 def py(code: str) -> list[str]:
     """A transform.cmd running Python code with this interpreter."""
     return [sys.executable, "-c", code]

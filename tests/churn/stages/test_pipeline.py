@@ -16,8 +16,8 @@ import pytest
 from churn.stages import layout
 from churn.stages.features import FEATURE_NAMES
 from churn.stages.sharding import shard_of
+from helpers import REPO_ROOT
 
-REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 URL = "snowflake://churn@embedded/KKBOX/PUBLIC?warehouse=LOCAL_WH"
 SHARDS = 4
@@ -53,7 +53,7 @@ def pfs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]
                 "--tick-dir",
                 str(root / "in"),
                 "--query",
-                (REPO / "pipelines" / "sql" / f"{window}.sql").read_text(),
+                (REPO_ROOT / "pipelines" / "sql" / f"{window}.sql").read_text(),
                 "--out",
                 str(w / "queries"),
             ],

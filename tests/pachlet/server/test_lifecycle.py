@@ -11,8 +11,8 @@ import pytest
 import python_pachyderm
 from python_pachyderm.proto.v2.pps import pps_pb2
 
+from helpers.served import PACHLET, Served
 from pachlet.api import Pachlet
-from test_server_api import PACHLET, Served
 
 
 def test_sigterm_mid_datum_commits_nothing_partial_and_restart_resumes(tmp_path: Path) -> None:

@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from click.testing import CliRunner
 
 from churn.cli.warehouse import warehouse
-
-
-@pytest.fixture(autouse=True)
-def _no_url(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("CHURN_WAREHOUSE_URL", raising=False)
-    monkeypatch.delenv("CHURN_WAREHOUSE_DIR", raising=False)
 
 
 def run(*args: str) -> tuple[int, str, str]:

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-IMAGES = json.loads((REPO / "images" / "images.json").read_text())["images"]
-SPEC_FILES = sorted((REPO / "specs").glob("*/*.json"))
+from helpers import REPO_ROOT
+
+IMAGES = json.loads((REPO_ROOT / "images" / "images.json").read_text())["images"]
+SPEC_FILES = sorted((REPO_ROOT / "specs").glob("*/*.json"))
 STAGE_SCRIPTS = (
     "churn-queries",
     "churn-ingest",
@@ -53,7 +54,7 @@ def stages(dockerfile: str) -> list[list[str]]:
 
 @pytest.mark.parametrize("dockerfile", sorted(set(IMAGES.values())))
 def test_dockerfile_rules(dockerfile: str) -> None:
-    text = (REPO / dockerfile).read_text()
+    text = (REPO_ROOT / dockerfile).read_text()
     st = stages(text)
     assert len(st) >= 2, "multi-stage build expected"
     assert "python:3.11-slim" in text
@@ -70,7 +71,7 @@ def test_dockerfile_rules(dockerfile: str) -> None:
 
 def test_dockerignore_keeps_context_small() -> None:
     lines = [
-        x.strip() for x in (REPO / ".dockerignore").read_text().splitlines() if x.strip() and x[0] != "#"
+        x.strip() for x in (REPO_ROOT / ".dockerignore").read_text().splitlines() if x.strip() and x[0] != "#"
     ]
     assert lines[0] == "*" and "!src/" in lines and "!pyproject.toml" in lines
 
@@ -95,7 +96,7 @@ def test_spec_images_and_commands_exist(spec_file: Path) -> None:
         if image:
             name = image_name(image)
             assert name in IMAGES, f"{spec_file}: image {image} has no Dockerfile in images/images.json"
-            assert (REPO / IMAGES[name]).is_file()
+            assert (REPO_ROOT / IMAGES[name]).is_file()
         cmd = transform.get("cmd") or []
         if cmd:
             assert cmd[0] in scripts, f"{spec_file}: transform.cmd {cmd[0]} is not a console script"

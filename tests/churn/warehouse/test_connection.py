@@ -25,13 +25,6 @@ from churn.warehouse import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _no_url(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("CHURN_WAREHOUSE_URL", raising=False)
-    monkeypatch.delenv("CHURN_WAREHOUSE_DIR", raising=False)
-    monkeypatch.delenv("PACHYDERM_SQL_PASSWORD", raising=False)
-
-
 def test_warehouse_dir_follows_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert warehouse_dir() == Path(os.environ["CHURN_HOME"]) / "warehouse"
     monkeypatch.setenv("CHURN_WAREHOUSE_DIR", str(tmp_path / "elsewhere"))

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 
 from churn.stages.sharding import shard_of
+from helpers import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 MEMBERS = 1500
 SHARDS = 8

@@ -8,22 +8,12 @@ from typing import Any
 import pytest
 
 import pachlet.egress
-from churn.warehouse import EMBEDDED_URL, connect_url, egress_driver
+from churn.warehouse import EMBEDDED_URL, egress_driver
+from helpers.warehouse import sql
 from pachlet.api import Pachlet
 from pachlet.records import JOB_EGRESSING, JOB_FAILURE, JOB_SUCCESS
 
 SECRET_VALUE = "pw-from-the-secret-123"
-
-
-def sql(*statements: str) -> list[tuple[Any, ...]]:
-    """Run statements on the embedded warehouse; rows of the last one."""
-    with connect_url(EMBEDDED_URL, None) as conn:
-        cur = conn.cursor()
-        rows: list[tuple[Any, ...]] = []
-        for st in statements:
-            cur.execute(st)
-            rows = cur.fetchall() if cur.description else []
-        return rows
 
 
 def egress_pipeline(name: str = "scores_out") -> dict[str, Any]:
@@ -43,9 +33,9 @@ def egress_pipeline(name: str = "scores_out") -> dict[str, Any]:
 
 
 @pytest.fixture
-def pach(tmp_path: Any) -> Pachlet:
-    p = Pachlet(tmp_path / "root", timeout=5)
-    p.create_secret(
+def pach(pach: Pachlet) -> Pachlet:
+    """pachlet's root with the Snowflake secret and the ``scores`` repo."""
+    pach.create_secret(
         {
             "apiVersion": "v1",
             "kind": "Secret",
@@ -53,9 +43,8 @@ def pach(tmp_path: Any) -> Pachlet:
             "stringData": {"PACHYDERM_SQL_PASSWORD": SECRET_VALUE},
         }
     )
-    p.create_repo("scores")
-    yield p
-    p.close()
+    pach.create_repo("scores")
+    return pach
 
 
 def test_job_egresses_then_succeeds(pach: Pachlet, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,10 +19,11 @@ from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from helpers import REPO_ROOT
+
 BIN = Path(sys.executable).parent
 CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = REPO / "test-artifacts" / "console"
+ARTIFACTS = REPO_ROOT / "test-artifacts" / "console"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -95,7 +96,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     run(["churn", "warehouse", "seed", "--members", "1500", "--seed", "1", "--no-progress"], env)
     (base / "secret.json").write_text(json.dumps(SECRET))
     run(["pachlet", "create", "secret", "-f", str(base / "secret.json")], env)
-    specs = [json.loads((REPO / "specs" / "local" / f"{name}.json").read_text()) for name in ORDER]
+    specs = [json.loads((REPO_ROOT / "specs" / "local" / f"{name}.json").read_text()) for name in ORDER]
     run(["pachlet", "create", "pipeline", "-f", "-", "--no-wait"], env, stdin=json.dumps(specs))
     run(["pachlet", "run", "cron", "churn_train_queries", "--no-wait"], env)
     run(["pachlet", "run", "cron", "churn_score_queries"], env)
