@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from pachlet.cronspec import CronSpecError, parse_go_duration, parse_schedule, tick_name, ticks_between
+from pachlet.cronspec import CronSpecError, parse_schedule, tick_name, ticks_between
+from pachlet.durations import parse_go_duration
 
 T0 = datetime(2026, 11, 24, 3, 59, 59, 500000, tzinfo=UTC)  # a Tuesday
 

@@ -181,7 +181,7 @@ def _abandon(p: Pachlet, repo: str, commit_id: str) -> None:
     """Drop an open commit this server started (the facade has no public call for it yet)."""
     drop = getattr(p, "abandon_commit", None)
     if drop is None:
-        drop = p._pfs.abandon_commit  # noqa: SLF001 - see the report: a public abandon is wanted
+        drop = p.abandon_commit
     drop(repo, commit_id)
 
 
