@@ -22,7 +22,7 @@ from typing import Any, BinaryIO
 from pachlet.lock import RootLock
 from pachlet.pfs.driver import PFS
 from pachlet.pps.datums import Datum
-from pachlet.pps.pending_job import EgressSource
+from pachlet.pps.pending_job import EgressSource, ProgressCallback
 from pachlet.pps.service import PPS
 from pachlet.records import (
     BranchInfo,
@@ -38,9 +38,6 @@ from pachlet.records import (
     SecretInfo,
 )
 from pachlet.store import Store
-
-ProgressCallback = Callable[[JobInfo, int, int], None]
-"""``progress(job_info, done, total)``: called as a job's datums complete (done counts skipped ones)."""
 
 FileData = bytes | bytearray | memoryview | BinaryIO | os.PathLike
 """What ``put_file`` accepts: the bytes, a binary file object, or a ``pathlib.Path`` of a local file."""

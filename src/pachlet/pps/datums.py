@@ -42,7 +42,7 @@ from typing import Any
 from pachlet.errors import NotFoundError, SpecError
 from pachlet.pfs.glob import Glob, GlobError
 from pachlet.pfs.paths import clean_path
-from pachlet.spec.inputs import sorted_children
+from pachlet.spec.inputs import INPUT_KINDS, sorted_children
 
 
 @dataclass(frozen=True)
@@ -184,7 +184,7 @@ def glob_commit(glob: str, files: Sequence[FileInfo]) -> list[tuple[str, tuple[F
 
 
 def _kind(node: dict[str, Any]) -> str:
-    kinds = [k for k in ("pfs", "cron", "cross", "union", "join", "group") if node.get(k) is not None]
+    kinds = [k for k in INPUT_KINDS if node.get(k) is not None]
     if len(kinds) != 1:
         raise SpecError("multiple input types set" if kinds else "no input set", field="input")
     return kinds[0]

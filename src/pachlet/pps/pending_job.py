@@ -48,6 +48,7 @@ from pachlet.store import Store
 from pachlet.timeutil import now_ts
 
 ProgressCallback = Callable[[JobInfo, int, int], None]
+"""``progress(job_info, done, total)``: called as a job's datums complete (done counts skipped ones)."""
 
 
 class EgressSource:

@@ -13,6 +13,7 @@ from google.protobuf.descriptor import FieldDescriptor
 
 from pachlet.errors import SpecError
 from pachlet.pfs.paths import clean_path
+from pachlet.spec.inputs import visit_inputs
 
 DEFAULT_IMAGE = "ubuntu:20.04"  # api_server.go DefaultUserImage
 DEFAULT_DATUM_TRIES = 3
@@ -59,25 +60,21 @@ def to_proto(spec: Mapping[str, Any], source: str | None = None) -> Any:
         ) from e
 
 
-def _input_defaults(node: dict[str, Any], pipeline: str) -> None:
+def _input_defaults(input_spec: dict[str, Any], pipeline: str) -> None:
     """api_server.go setInputDefaults (without the sort and the cron start time)."""
-    if not isinstance(node, dict):
-        return
-    pfs = node.get("pfs")
-    if isinstance(pfs, dict):
-        pfs.setdefault("branch", "master")
-        if not pfs.get("branch"):
-            pfs["branch"] = "master"
-        if not pfs.get("name") and pfs.get("repo"):
-            pfs["name"] = pfs["repo"]
-        if pfs.get("glob"):
-            pfs["glob"] = clean_path(pfs["glob"])
-    cron = node.get("cron")
-    if isinstance(cron, dict) and not cron.get("repo") and pipeline and cron.get("name"):
-        cron["repo"] = f"{pipeline}_{cron['name']}"
-    for kind in ("cross", "union", "join", "group"):
-        for child in node.get(kind) or []:
-            _input_defaults(child, pipeline)
+    for item in visit_inputs(input_spec):
+        pfs = item.node.get("pfs")
+        if isinstance(pfs, dict):
+            pfs.setdefault("branch", "master")
+            if not pfs.get("branch"):
+                pfs["branch"] = "master"
+            if not pfs.get("name") and pfs.get("repo"):
+                pfs["name"] = pfs["repo"]
+            if pfs.get("glob"):
+                pfs["glob"] = clean_path(pfs["glob"])
+        cron = item.node.get("cron")
+        if isinstance(cron, dict) and not cron.get("repo") and pipeline and cron.get("name"):
+            cron["repo"] = f"{pipeline}_{cron['name']}"
 
 
 _INT64_TYPES = (
