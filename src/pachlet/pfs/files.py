@@ -65,7 +65,7 @@ class FileOps:
             return self.commit_info(c, row), self.tree(c, row, clean_path(prefix))
 
     # ------------------------------------------------------------------ writing files
-    def stage(
+    def _stage(
         self, c: sqlite3.Connection, commit: CommitInfo, rows: Sequence[tuple[str, str, int, int]]
     ) -> None:
         """Record changes ``(path, hash, size, deleted)`` of an open commit, in ``c``."""
@@ -107,7 +107,7 @@ class FileOps:
                     self.store.read_object(existing[0]) + self.store.read_object(digest)
                 )
         with self.store.tx() as c:
-            self.stage(c, commit, [(path, digest, size, 0)])
+            self._stage(c, commit, [(path, digest, size, 0)])
 
     def put_tree(self, commit: CommitInfo, path: str, source: Path) -> None:
         """Write a local file or directory tree into an open commit."""
@@ -128,7 +128,7 @@ class FileOps:
                     digest, size = self.store.put_path(full)
                     rows.append((clean_path(f"{base}/{rel}"), digest, size, 0))
         with self.store.tx() as c:
-            self.stage(c, commit, rows)
+            self._stage(c, commit, rows)
 
     def delete_path(self, commit: CommitInfo, path: str) -> None:
         """Delete a file or directory tree from an open commit (a missing path is not an error)."""
@@ -136,13 +136,13 @@ class FileOps:
         with self.store.tx() as c:
             row = self.resolve(c, commit.repo, commit.id)
             tree = self.tree(c, row, path)
-            self.stage(c, commit, [(p, "", 0, 1) for p in tree])
+            self._stage(c, commit, [(p, "", 0, 1) for p in tree])
 
     def delete_all(self, commit: CommitInfo) -> None:
         """Delete every file of an open commit (joins the caller's transaction)."""
         with self.store.tx() as c:
             row = self.resolve(c, commit.repo, commit.id)
-            self.stage(c, commit, [(p, "", 0, 1) for p in self.tree(c, row)])
+            self._stage(c, commit, [(p, "", 0, 1) for p in self.tree(c, row)])
 
     def commit_file_tree(self, repo: str, commit_id: str) -> Tree:
         """The whole stored tree of a finished commit (empty for an unknown or open commit)."""

@@ -155,6 +155,11 @@ class RepoOps:
         if prov is not None and (provenance or row["provenance"] == "[]"):
             c.execute("UPDATE branches SET provenance=? WHERE repo=? AND name=?", (prov, repo, branch))
 
+    def ensure_branch(self, repo: str, branch: str, provenance: Sequence[tuple[str, str]]) -> None:
+        """Create ``repo@branch`` if missing (no head) and record its provenance; the head stays."""
+        with self.store.tx() as c:
+            self.set_branch(c, repo, branch, None, provenance=provenance, move=False)
+
     def inspect_branch(self, repo: str, branch: str) -> BranchInfo:
         """One branch."""
         c = self.store.conn()

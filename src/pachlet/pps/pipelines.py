@@ -100,9 +100,7 @@ class PipelineRegistry:
             )
             if repo is None:
                 self.pfs.create_repo(name, f"Output repo for pipeline {name}.", pipeline=name, kind="output")
-            self.pfs.set_branch(
-                c, name, output_branch(norm), None, provenance=input_branches(name, norm), move=False
-            )
+            self.pfs.ensure_branch(name, output_branch(norm), input_branches(name, norm))
             for cin in cron_inputs(norm):
                 crepo = cron_repo(name, cin)
                 if not self.pfs.repo_exists(crepo):
