@@ -140,6 +140,18 @@ class RefOps:
         row = c.execute("SELECT id, branch FROM commits WHERE repo=? AND id=?", (repo, global_id)).fetchone()
         if row is not None and row["branch"] == branch:
             return global_id
+        return self._head_back_to(c, repo, branch, auto_ok=True)
+
+    def latest_finished(self, repo: str, branch: str) -> str | None:
+        """The newest finished commit on ``repo@branch`` (its head or an ancestor), or None;
+        ``NotFoundError`` if the repo is missing."""
+        with self.store.snapshot() as c:
+            self.repo_row(c, repo)
+            return self._head_back_to(c, repo, branch, auto_ok=False)
+
+    def _head_back_to(self, c: sqlite3.Connection, repo: str, branch: str, *, auto_ok: bool) -> str | None:
+        """From the branch head back along parents: the first finished commit (or, with ``auto_ok``,
+        open AUTO commit), else None."""
         b = c.execute("SELECT head FROM branches WHERE repo=? AND name=?", (repo, branch)).fetchone()
         cid = b[0] if b else None
         while cid is not None:
@@ -148,25 +160,7 @@ class RefOps:
             ).fetchone()
             if r is None:
                 return None
-            if r["finished"] is not None or r["origin"] == ORIGIN_AUTO:
+            if r["finished"] is not None or (auto_ok and r["origin"] == ORIGIN_AUTO):
                 return cid
             cid = r["parent"]
         return None
-
-    def latest_finished(self, repo: str, branch: str) -> str | None:
-        """The newest finished commit on ``repo@branch`` (its head or an ancestor), or None;
-        ``NotFoundError`` if the repo is missing."""
-        with self.store.snapshot() as c:
-            self.repo_row(c, repo)
-            b = c.execute("SELECT head FROM branches WHERE repo=? AND name=?", (repo, branch)).fetchone()
-            cid = b[0] if b else None
-            while cid is not None:
-                r = c.execute(
-                    "SELECT parent, finished FROM commits WHERE repo=? AND id=?", (repo, cid)
-                ).fetchone()
-                if r is None:
-                    return None
-                if r["finished"] is not None:
-                    return cid
-                cid = r["parent"]
-            return None
