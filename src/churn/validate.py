@@ -147,7 +147,7 @@ def _tiny_glob_error(pattern: str) -> str | None:
 def _pachlet_glob_checker() -> Callable[[str], str | None] | None:
     """pachlet's own glob compiler (``pachlet.glob.compile_glob``, Pachyderm's ohmyglob rules), if installed."""
     try:
-        from pachlet.glob import GlobError, compile_glob
+        from pachlet.pfs.glob import GlobError, compile_glob
     except ImportError:
         return None
 

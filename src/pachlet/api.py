@@ -19,8 +19,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from pachlet import pfs as _pfs
 from pachlet.lock import RootLock
+from pachlet.pfs.driver import PFS
+from pachlet.pps.datums import Datum
+from pachlet.pps.pending_job import EgressSource, ProgressCallback
+from pachlet.pps.service import PPS
 from pachlet.records import (
     BranchInfo,
     CommitInfo,
@@ -36,13 +39,20 @@ from pachlet.records import (
 )
 from pachlet.store import Store
 
-ProgressCallback = Callable[[JobInfo, int, int], None]
-"""``progress(job_info, done, total)``: called as a job's datums complete (done counts skipped ones)."""
-
 FileData = bytes | bytearray | memoryview | BinaryIO | os.PathLike
 """What ``put_file`` accepts: the bytes, a binary file object, or a ``pathlib.Path`` of a local file."""
 
 DEFAULT_LOCK_TIMEOUT = 30.0
+
+
+def run_egress_hook(
+    source: EgressSource, pipeline_info: PipelineInfo, job_info: JobInfo, commit: CommitInfo
+) -> Any:
+    """The egress hook the facade gives PPS: ``pachlet.egress.run_egress``, imported when first needed
+    (the egress stack pulls in pandas, pyarrow and the warehouse drivers)."""
+    from pachlet.egress import run_egress
+
+    return run_egress(source, pipeline_info, job_info, commit)
 
 
 def default_root() -> Path:
@@ -77,10 +87,8 @@ class Pachlet:
             self._lock.acquire(timeout)
         try:
             self._store = Store(self.root, read_only=read_only)
-            self._pfs = _pfs.PFS(self._store)
-            from pachlet.engine import Engine
-
-            self._engine = Engine(self, self._store, self._pfs)
+            self._pfs = PFS(self._store)
+            self._pps = PPS(self._store, self._pfs, egress_hook=run_egress_hook)
         except BaseException:
             if self._lock is not None:
                 self._lock.release()
@@ -111,7 +119,7 @@ class Pachlet:
             if self._closed:
                 return
             self._closed = True
-            self._engine.request_stop()
+            self._pps.request_stop()
             self._store.close()
             if self._lock is not None:
                 self._lock.release()
@@ -139,7 +147,7 @@ class Pachlet:
     def delete_repo(self, name: str, *, force: bool = False) -> None:
         """Delete a repo with its branches and commits. A pipeline's output repo, or a repo a pipeline
         reads, is refused unless ``force`` (then the pipelines keep running against nothing)."""
-        self._engine.check_repo_deletable(name, force=force)
+        self._pps.check_repo_deletable(name, force=force)
         self._pfs.delete_repo(name)
 
     def create_branch(
@@ -179,7 +187,7 @@ class Pachlet:
         atomically and jobs of the pipelines reading the branch are queued in the same global ID."""
         with self._store.tx():
             info = self._pfs.finish_commit(repo, ref, description=description)
-            self._engine.on_commits_finished([info])
+            self._pps.on_commits_finished([info])
         return self._pfs.inspect_commit(repo, info.id)
 
     def put_file(
@@ -217,6 +225,11 @@ class Pachlet:
                 self._pfs.abandon_commit(repo, commit.id)
             raise
         return self._pfs.inspect_commit(repo, commit.id)
+
+    def abandon_commit(self, repo: str, commit_id: str) -> None:
+        """Drop an open commit entirely, with what was written to it (its branch head goes back to its
+        parent); nothing is queued. A missing commit is not an error."""
+        self._pfs.abandon_commit(repo, commit_id)
 
     def get_file(self, repo: str, ref: str, path: str) -> bytes:
         """A file's content; ``NotFoundError`` if absent, ``PachletError`` for a directory."""
@@ -261,7 +274,7 @@ class Pachlet:
     def wait_commit(self, repo: str, ref: str = "master", *, timeout: float | None = None) -> CommitInfo:
         """Run pending jobs, then return the commit once finished (``PachletError`` if still open after
         ``timeout`` seconds, e.g. a user commit nobody finishes)."""
-        return self._engine.wait_commit(repo, ref, timeout=timeout)
+        return self._pps.wait_commit(repo, ref, timeout=timeout)
 
     def commit_set(self, global_id: str) -> list[CommitInfo]:
         """Every commit of one global ID (upstream first); ``NotFoundError`` if there is none."""
@@ -280,118 +293,114 @@ class Pachlet:
         normalized and validated by ``pachlet.spec``; ``source`` names the file in errors). Creates the
         output repo (and cron repos) and queues a job over the current input data in a new global ID.
         ``update`` keeps the salt (so unchanged datums are skipped) unless ``reprocess``."""
-        return self._engine.create_pipeline(spec, update=update, reprocess=reprocess, source=source)
+        return self._pps.create_pipeline(spec, update=update, reprocess=reprocess, source=source)
 
     def list_pipelines(self) -> list[PipelineInfo]:
         """Every pipeline, newest first."""
-        return self._engine.list_pipelines()
+        return self._pps.list_pipelines()
 
     def inspect_pipeline(self, name: str) -> PipelineInfo:
         """One pipeline; ``NotFoundError`` if absent."""
-        return self._engine.inspect_pipeline(name)
+        return self._pps.inspect_pipeline(name)
 
     def delete_pipeline(self, name: str, *, force: bool = False, keep_repo: bool = False) -> None:
         """Delete a pipeline, its jobs, its cron repos and (unless ``keep_repo``) its output repo.
         Refused while another pipeline reads its output, unless ``force``."""
-        self._engine.delete_pipeline(name, force=force, keep_repo=keep_repo)
+        self._pps.delete_pipeline(name, force=force, keep_repo=keep_repo)
 
     def run_cron(self, pipeline: str, *, now: datetime | None = None) -> str:
         """Tick every cron input of ``pipeline`` at ``now`` (default: the current time), honouring
         ``overwrite``, all in one new global ID, which is returned. Jobs are queued, not run."""
-        return self._engine.run_cron(pipeline, now=now)
+        return self._pps.run_cron(pipeline, now=now)
 
     def due_cron_ticks(self, now: datetime | None = None, *, limit: int = 1000) -> list[CronTick]:
         """Ticks owed at ``now`` by every cron input (catch-up from the later of its last tick and its
         ``start``, or the pipeline's creation), oldest first. The server's scheduler applies them with
         ``apply_cron_ticks``."""
-        return self._engine.due_cron_ticks(now, limit=limit)
+        return self._pps.due_cron_ticks(now, limit=limit)
 
     def apply_cron_ticks(self, ticks: Sequence[CronTick]) -> list[str]:
         """Write the given ticks (one global ID per tick), queueing jobs; returns the global IDs."""
-        return self._engine.apply_cron_ticks(ticks)
+        return self._pps.apply_cron_ticks(ticks)
 
     # ------------------------------------------------------------------ jobs and datums
     def list_jobs(self, pipeline: str | None = None, global_id: str | None = None) -> list[JobInfo]:
         """Jobs, newest first, filtered by pipeline and/or global ID."""
-        return self._engine.list_jobs(pipeline, global_id)
+        return self._pps.list_jobs(pipeline, global_id)
 
     def inspect_job(self, pipeline: str, job_id: str) -> JobInfo:
         """One job; ``NotFoundError`` if absent."""
-        return self._engine.inspect_job(pipeline, job_id)
+        return self._pps.inspect_job(pipeline, job_id)
 
     def list_datums(self, pipeline: str, job_id: str) -> list[DatumRecord]:
         """The datums of a job in Pachyderm's order, with state, hash, inputs and timing."""
-        return self._engine.list_datums(pipeline, job_id)
+        return self._pps.list_datums(pipeline, job_id)
 
     def inspect_datum(self, pipeline: str, job_id: str, datum_id: str) -> DatumRecord:
         """One datum of a job; ``NotFoundError`` if absent."""
-        return self._engine.inspect_datum(pipeline, job_id, datum_id)
+        return self._pps.inspect_datum(pipeline, job_id, datum_id)
 
-    def datums_for_spec(self, spec: Mapping[str, Any]) -> list[Any]:
-        """The datums (``pachlet.datums.Datum``) a spec's input would produce now, without running or
+    def datums_for_spec(self, spec: Mapping[str, Any]) -> list[Datum]:
+        """The datums (``pachlet.pps.datums.Datum``) a spec's input would produce now, without running or
         creating anything. The spec is normalized first (not validated against existing pipelines)."""
-        return self._engine.datums_for_spec(spec)
+        return self._pps.datums_for_spec(spec)
 
     def logs(self, pipeline: str, job_id: str | None = None, datum_id: str | None = None) -> list[LogLine]:
         """Datum output lines (stdout and stderr) of a pipeline: every job, oldest first, unless
         ``job_id``; optionally one datum. Secret values are replaced by ``[REDACTED]``."""
-        return self._engine.logs(pipeline, job_id, datum_id)
+        return self._pps.logs(pipeline, job_id, datum_id)
 
     # ------------------------------------------------------------------ engine
     def process_pending(
         self, progress: ProgressCallback | None = None, *, limit: int | None = None
     ) -> list[JobInfo]:
         """Run queued jobs in dependency order (at most ``limit`` jobs); returns the jobs that ended."""
-        return self._engine.process_pending(progress, limit=limit)
+        return self._pps.process_pending(progress, limit=limit)
 
     def run_until_idle(self, progress: ProgressCallback | None = None) -> list[JobInfo]:
         """Run every queued job, including the downstream jobs they trigger; returns the jobs that ended."""
-        return self._engine.process_pending(progress, limit=None)
+        return self._pps.process_pending(progress, limit=None)
 
     def pending_jobs(self) -> list[JobInfo]:
         """Jobs not yet in a terminal state, oldest first."""
-        return self._engine.pending_jobs()
+        return self._pps.pending_jobs()
 
     def request_stop(self) -> None:
         """Ask a running ``run_until_idle`` (another thread) to stop after its in-flight datums; the
         interrupted job stays queued and resumes on the next run."""
-        self._engine.request_stop()
+        self._pps.request_stop()
 
     # ------------------------------------------------------------------ secrets
     def create_secret(self, manifest: Mapping[str, Any]) -> SecretInfo:
         """Store a Kubernetes Secret manifest (``data`` base64, ``stringData`` plain; both merged).
         Replaces a secret of the same name. Values are kept under the root and never printed."""
-        return self._engine.secrets.create(manifest)
+        return self._pps.secrets.create(manifest)
 
     def list_secrets(self) -> list[SecretInfo]:
         """Every secret's metadata (no values)."""
-        return self._engine.secrets.list()
+        return self._pps.secrets.list()
 
     def inspect_secret(self, name: str) -> SecretInfo:
         """One secret's metadata; ``NotFoundError`` if absent."""
-        return self._engine.secrets.inspect(name)
+        return self._pps.secrets.inspect(name)
 
     def delete_secret(self, name: str) -> None:
         """Delete a secret; ``NotFoundError`` if absent."""
-        self._engine.secrets.delete(name)
+        self._pps.secrets.delete(name)
 
     def secret_value(self, name: str, key: str) -> str:
         """One value of a secret (for the egress); ``NotFoundError`` naming secret and key."""
-        return self._engine.secrets.value(name, key)
+        return self._pps.secrets.value(name, key)
 
     # ------------------------------------------------------------------ maintenance
     def fsck(self, *, fix: bool = False) -> FsckReport:
         """Check the store: objects missing or corrupt, orphan objects and temp files, staged files of
         finished commits, open commits and running jobs left by dead processes. With ``fix``: remove
         orphans, abandon dead open commits (their jobs become KILLED) and clear stale scratch dirs."""
-        from pachlet.fsck import fsck
-
-        return fsck(self, self._store, fix=fix)
+        return self._pps.fsck(fix=fix)
 
     def mount(self, target: str | os.PathLike[str], repos: Sequence[str] | None = None) -> list[Path]:
         """Materialize repos read-only under ``target/<repo>/`` by hard links (copies across devices).
         ``repos`` entries are ``repo`` or ``repo@ref`` (default: every repo at ``master``). Replaces
         what an earlier mount put there; returns the directories written."""
-        from pachlet.mount import mount
-
-        return mount(self, Path(target), repos)
+        return self._pfs.mount(Path(target), repos)

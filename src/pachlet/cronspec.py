@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from pachlet.durations import parse_go_duration
 from pachlet.errors import PachletError
 
 STAR_BIT = 1 << 63
@@ -135,46 +136,6 @@ class Schedule:
             if wrapped:
                 continue
             return t
-
-
-_DUR_UNITS = {
-    "ns": 1e-9,
-    "us": 1e-6,
-    "\u00b5s": 1e-6,
-    "\u03bcs": 1e-6,
-    "ms": 1e-3,
-    "s": 1.0,
-    "m": 60.0,
-    "h": 3600.0,
-}
-_DUR_RE = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)")
-
-
-def parse_go_duration(text: str) -> timedelta:
-    """Go's ``time.ParseDuration`` (``30s``, ``1h30m``, ``1.5h``, ``500ms``); raises ValueError."""
-    s = text.strip()
-    sign = 1
-    if s[:1] in "+-" and s:
-        sign = -1 if s[0] == "-" else 1
-        s = s[1:]
-    if s == "0":
-        return timedelta(0)
-    if not s:
-        raise ValueError(f"time: invalid duration {text!r}")
-    pos = 0
-    total = 0.0
-    while pos < len(s):
-        m = _DUR_RE.match(s, pos)
-        if not m:
-            num = re.match(r"(\d+\.?\d*|\.\d+)([^\d.]*)", s[pos:])
-            if num and num.group(2):
-                raise ValueError(f"time: unknown unit {num.group(2)!r} in duration {text!r}")
-            if num:
-                raise ValueError(f"time: missing unit in duration {text!r}")
-            raise ValueError(f"time: invalid duration {text!r}")
-        total += float(m.group(1)) * _DUR_UNITS[m.group(2)]
-        pos = m.end()
-    return timedelta(seconds=sign * total)
 
 
 def _parse_int(expr: str, names: dict[str, int] | None, field: str, text: str) -> int:

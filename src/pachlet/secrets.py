@@ -10,7 +10,8 @@ from typing import Any
 
 from pachlet.errors import NotFoundError, PachletError
 from pachlet.records import SecretInfo
-from pachlet.store import Store, now_ts, to_dt
+from pachlet.store import Store
+from pachlet.timeutil import now_ts, to_dt
 
 
 class Secrets:

@@ -18,11 +18,9 @@ import os
 import shutil
 import sqlite3
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -92,23 +90,6 @@ CREATE TABLE IF NOT EXISTS cron_ticks(
 def new_id() -> str:
     """A new commit / global ID: 32 lower-case hex characters."""
     return uuid.uuid4().hex
-
-
-def now_ts() -> float:
-    """The current time as a UNIX timestamp."""
-    return time.time()
-
-
-def to_dt(ts: float | None) -> datetime | None:
-    """A stored timestamp as an aware UTC datetime (None stays None)."""
-    return None if ts is None else datetime.fromtimestamp(ts, UTC)
-
-
-def to_ts(dt: datetime) -> float:
-    """An aware (or naive = UTC) datetime as a UNIX timestamp."""
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.timestamp()
 
 
 class Store:

@@ -61,14 +61,8 @@ class LocalBackend:
         return protos.commit_info(self.p.finish_commit(repo, ref, description=description))
 
     def abandon_commit(self, repo: str, commit_id: str) -> None:
-        # The facade has no public abandon yet (the PPS/PFS split adds one); until then reach PFS's
-        # public method through the facade's PFS object, as the old put-file path did.
-        drop = getattr(self.p, "abandon_commit", None) or getattr(
-            getattr(self.p, "_pfs", None), "abandon_commit", None
-        )
-        if drop is not None:
-            with suppress(PachletError):
-                drop(repo, commit_id)
+        with suppress(PachletError):
+            self.p.abandon_commit(repo, commit_id)
 
     def inspect_commit(self, repo: str, ref: str) -> pfs_pb2.CommitInfo:
         return protos.commit_info(self.p.inspect_commit(repo, ref))

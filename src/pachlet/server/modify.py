@@ -122,11 +122,8 @@ def _apply_op(p: Pachlet, repo: str, ref: str, op: FileOp) -> None:
 
 
 def _abandon(p: Pachlet, repo: str, commit_id: str) -> None:
-    """Drop an open commit this server started (the facade has no public call for it yet)."""
-    drop = getattr(p, "abandon_commit", None)
-    if drop is None:
-        drop = p._pfs.abandon_commit  # noqa: SLF001 - see the report: a public abandon is wanted
-    drop(repo, commit_id)
+    """Drop an open commit this server started."""
+    p.abandon_commit(repo, commit_id)
 
 
 def apply_batch(p: Pachlet, batch: ModifyBatch) -> None:

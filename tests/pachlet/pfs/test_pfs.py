@@ -163,3 +163,33 @@ def test_fsck_finds_and_removes_orphans_and_dead_commits(pach: Pachlet, tmp_path
     assert pach.fsck().clean
     assert not pach._store.has_object(orphan_digest)
     assert pach.get_file("raw", "master", "/a") == b"a"
+
+
+def test_paths_are_cleaned_like_pachd_and_writes_refuse_dotdot(pach: Pachlet) -> None:
+    from pachlet.errors import PachletError
+    from pachlet.pfs.paths import clean_path
+
+    assert [clean_path(p) for p in ("", "/", "abc/", "a//b", "a/./b", "a/../b")] == [
+        "/",
+        "/",
+        "/abc",
+        "/a/b",
+        "/a/b",
+        "/b",
+    ]
+    pach.create_repo("raw")
+    with pytest.raises(PachletError, match=r"'\.\.' is not allowed"):
+        pach.put_file("raw", "master", "a/../b", b"x")
+    pach.put_file("raw", "master", "dir/./b", b"x")
+    assert pach.get_file("raw", "master", "/dir/x/../b") == b"x"
+
+
+def test_abandon_commit_drops_an_open_commit(pach: Pachlet) -> None:
+    pach.create_repo("raw")
+    pach.put_file("raw", "master", "/a", b"a")
+    head = pach.inspect_commit("raw", "master").id
+    opened = pach.start_commit("raw", "master")
+    pach.put_file("raw", opened.id, "/b", b"b")
+    pach.abandon_commit("raw", opened.id)
+    assert pach.inspect_commit("raw", "master").id == head
+    assert [f.path for f in pach.walk_files("raw", "master")] == ["/a"]

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from pachlet.cronspec import CronSpecError, parse_go_duration, parse_schedule, tick_name, ticks_between
+from pachlet.cronspec import CronSpecError, parse_schedule, tick_name, ticks_between
+from pachlet.durations import parse_go_duration
 
 T0 = datetime(2026, 11, 24, 3, 59, 59, 500000, tzinfo=UTC)  # a Tuesday
 
@@ -111,3 +112,15 @@ def test_next_after_naive_is_utc_and_catch_up() -> None:
 )
 def test_go_durations(text: str, seconds: float) -> None:
     assert parse_go_duration(text).total_seconds() == seconds
+
+
+def test_spec_durations_use_go_grammar() -> None:
+    from pachlet.durations import duration_seconds
+
+    assert duration_seconds("1m30s") == 90
+    assert duration_seconds(".5s") == 0.5
+    assert duration_seconds("1500\u00b5s") == pytest.approx(0.0015)
+    assert duration_seconds({"seconds": 2, "nanos": 500_000_000}) == 2.5
+    assert duration_seconds("0") is None and duration_seconds(None) is None
+    with pytest.raises(ValueError, match="invalid duration"):
+        duration_seconds("30 seconds")

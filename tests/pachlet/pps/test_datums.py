@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from pachlet.datums import (
+from pachlet.errors import NotFoundError, SpecError
+from pachlet.pps.datums import (
     CommitFiles,
     Datum,
     FileInfo,
@@ -27,7 +28,6 @@ from pachlet.datums import (
     datums_for_spec,
     resolver_from,
 )
-from pachlet.errors import NotFoundError, SpecError
 
 
 def files(*paths: str, content: str = "x") -> tuple[FileInfo, ...]:
@@ -352,7 +352,7 @@ REPLACES = [
 
 @pytest.mark.parametrize(("pattern", "fixture", "groups"), CAPTURES)
 def test_ohmyglob_captures(pattern: str, fixture: str, groups: list[str] | None) -> None:
-    from pachlet.glob import Glob
+    from pachlet.pfs.glob import Glob
 
     got = Glob(pattern, pfs=False).captures(fixture)
     assert got == (None if groups is None else [fixture, *groups])
@@ -360,7 +360,7 @@ def test_ohmyglob_captures(pattern: str, fixture: str, groups: list[str] | None)
 
 @pytest.mark.parametrize(("pattern", "fixture", "template", "expected"), REPLACES)
 def test_ohmyglob_replace(pattern: str, fixture: str, template: str, expected: str) -> None:
-    from pachlet.glob import Glob
+    from pachlet.pfs.glob import Glob
 
     assert Glob(pattern, pfs=False).replace(fixture, template) == expected
 
@@ -381,14 +381,14 @@ def test_ohmyglob_replace(pattern: str, fixture: str, template: str, expected: s
     ],
 )
 def test_pfs_glob_match(pattern: str, path: str, matches: bool) -> None:
-    from pachlet.glob import Glob
+    from pachlet.pfs.glob import Glob
 
     assert Glob(pattern).match(path) is matches
 
 
 @pytest.mark.parametrize("pattern", ["/[a", "/{a,b", "/(a|b", "/a\\", "/[]", "/[z-a]", ""])
 def test_bad_globs_raise(pattern: str) -> None:
-    from pachlet.glob import Glob, GlobError
+    from pachlet.pfs.glob import Glob, GlobError
 
     with pytest.raises(GlobError, match="invalid glob"):
         Glob(pattern)

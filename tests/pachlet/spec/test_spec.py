@@ -15,7 +15,15 @@ from typing import Any
 import pytest
 
 from pachlet.errors import SpecError
-from pachlet.spec import cron_inputs, input_repos, load_spec_file, normalize_spec, validate_spec
+from pachlet.spec import (
+    cron_inputs,
+    dependency_order,
+    input_repos,
+    load_spec_file,
+    normalize_spec,
+    validate_spec,
+    visit_inputs,
+)
 
 
 def base(name: str = "p", **extra: Any) -> dict[str, Any]:
@@ -233,3 +241,39 @@ def test_input_repos_and_cron_inputs() -> None:
     assert input_repos(spec["input"], "q") == [("in", "q_in", "master"), ("d", "data", "master")]
     assert cron_inputs(spec) == [{"name": "in", "spec": "@daily", "overwrite": True, "repo": "q_in"}]
     validate_spec(spec, known_repos={"data"}, pipelines={})  # the cron repo needs not exist yet
+
+
+def test_visit_inputs_is_one_walk_with_kinds_and_paths() -> None:
+    tree = {"cross": [pfs("a"), {"union": [pfs("b"), {"cron": {"name": "c", "spec": "@daily"}}]}]}
+    pre = [(n.kind, n.path) for n in visit_inputs(tree)]
+    assert pre == [
+        ("cross", ("input",)),
+        ("pfs", ("input", "cross", 0)),
+        ("union", ("input", "cross", 1)),
+        ("pfs", ("input", "cross", 1, "union", 0)),
+        ("cron", ("input", "cross", 1, "union", 1)),
+    ]
+    post = [n.field for n in visit_inputs(tree, root_last=True)]  # pps.VisitInput: root last
+    assert post == [
+        "input.cross[0]",
+        "input.cross[1].union[0]",
+        "input.cross[1].union[1]",
+        "input.cross[1]",
+        "input",
+    ]
+    assert list(visit_inputs(None)) == []
+
+
+def test_dependency_order_and_cycles() -> None:
+    def reads(name: str, *repos: str) -> dict[str, Any]:
+        return (
+            base(name, input={"cross": [pfs(r) for r in repos]})
+            if len(repos) > 1
+            else base(name, input=pfs(repos[0]))
+        )
+
+    specs = {"c": reads("c", "b", "a"), "b": reads("b", "a", "external"), "a": reads("a", "external")}
+    assert dependency_order(specs) == ["a", "b", "c"]
+    assert dependency_order({"z": reads("z", "x"), "y": reads("y", "x")}) == ["y", "z"]
+    with pytest.raises(SpecError, match="x -> y -> x"):
+        dependency_order({"x": reads("x", "y"), "y": reads("y", "x")})

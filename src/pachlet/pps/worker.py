@@ -1,4 +1,4 @@
-"""Running one datum: a scratch root laid out like a worker's ``/pfs``, the user's command as a
+"""PPS datum tasks (pachd's worker.go): running one datum: a scratch root laid out like a worker's ``/pfs``, the user's command as a
 subprocess, retries, timeout, ``errCmd``, and collection of ``/pfs/out`` into the object store.
 
 Layout of a datum's scratch root ``scratch/<job id>/<datum id>/``::
@@ -20,31 +20,15 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pachlet.pps.datums import Datum
 from pachlet.records import DATUM_FAILED, DATUM_RECOVERED, DATUM_SUCCESS
 from pachlet.store import Store
-
-_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def parse_duration(value: Any) -> float | None:
-    """A Go/protobuf duration ("90s", "1m30s", "1.5h", or {"seconds": N}) in seconds; None if unset."""
-    if value in (None, "", 0):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, dict):
-        return float(value.get("seconds", 0)) + float(value.get("nanos", 0)) / 1e9
-    text = str(value).strip()
-    parts = _DURATION_RE.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"invalid duration {value!r} (expected e.g. 30s, 5m, 1h30m)")
-    return sum(float(n) * _UNITS[u] for n, u in parts)
 
 
 def map_paths(text: str, mapping: Sequence[tuple[str, str]]) -> str:
@@ -145,8 +129,8 @@ def _redact(path: Path, secrets: list[str]) -> None:
         path.write_bytes(changed)
 
 
-def run_datum(ctx: JobContext, datum: Any, env_extra: dict[str, str]) -> DatumResult:
-    """Run one datum (a ``pachlet.datums.Datum``) to completion, with retries and errCmd."""
+def run_datum(ctx: JobContext, datum: Datum, env_extra: dict[str, str]) -> DatumResult:
+    """Run one datum to completion, with retries and errCmd."""
     started = time.monotonic()
     root = ctx.scratch_dir / datum.id
     if root.exists():
@@ -237,3 +221,42 @@ def run_datum(ctx: JobContext, datum: Any, env_extra: dict[str, str]) -> DatumRe
         download_bytes=download,
         upload_bytes=sum(s for _, _, s in outputs),
     )
+
+
+def run_datums(
+    ctx: JobContext,
+    to_run: Sequence[Datum],
+    results: dict[str, DatumResult],
+    env_common: dict[str, str],
+    report: Callable[[], None],
+) -> None:
+    """Run datums (``ctx.parallelism`` at a time), filing each result in ``results`` as it ends and
+    calling ``report`` after each; stops submitting once ``ctx.stop`` is set."""
+
+    def one(d: Datum) -> DatumResult:
+        return run_datum(ctx, d, {**env_common, "PACH_DATUM_ID": d.id})
+
+    par = ctx.parallelism
+    if par <= 1:
+        for d in to_run:
+            if ctx.stop.is_set():
+                break
+            results[d.id] = one(d)
+            report()
+        return
+    with ThreadPoolExecutor(max_workers=par, thread_name_prefix="pachlet-datum") as pool:
+        it = iter(to_run)
+        running: set[Future[DatumResult]] = set()
+        while True:
+            while len(running) < par * 2 and not ctx.stop.is_set():
+                d = next(it, None)
+                if d is None:
+                    break
+                running.add(pool.submit(one, d))
+            if not running:
+                break
+            finished, running = wait(running, return_when=FIRST_COMPLETED)
+            for f in finished:
+                r = f.result()
+                results[r.datum_id] = r
+            report()

@@ -39,8 +39,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pachlet.errors import SpecError
-from pachlet.glob import Glob, GlobError, clean_path
+from pachlet.errors import NotFoundError, SpecError
+from pachlet.pfs.glob import Glob, GlobError
+from pachlet.pfs.paths import clean_path
+from pachlet.spec.inputs import INPUT_KINDS, sorted_children
 
 
 @dataclass(frozen=True)
@@ -181,25 +183,8 @@ def glob_commit(glob: str, files: Sequence[FileInfo]) -> list[tuple[str, tuple[F
 # --- input tree -> datums ---------------------------------------------------------------------------
 
 
-def input_name(node: dict[str, Any]) -> str:
-    """Pachyderm's ``pps.InputName``: pfs name (defaults to repo), cron ``""``, else first child's name."""
-    if node.get("pfs") is not None:
-        pfs = node["pfs"]
-        return pfs.get("name") or pfs.get("repo") or ""
-    for kind in ("cross", "join", "group", "union"):
-        children = node.get(kind)
-        if children is not None:
-            return input_name(children[0]) if children else ""
-    return ""
-
-
-def sorted_children(children: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``pps.SortInput``: children in stable order of their input names."""
-    return sorted(children, key=input_name)
-
-
 def _kind(node: dict[str, Any]) -> str:
-    kinds = [k for k in ("pfs", "cron", "cross", "union", "join", "group") if node.get(k) is not None]
+    kinds = [k for k in INPUT_KINDS if node.get(k) is not None]
     if len(kinds) != 1:
         raise SpecError("multiple input types set" if kinds else "no input set", field="input")
     return kinds[0]
@@ -320,8 +305,6 @@ def datums_for_spec(spec: dict[str, Any], resolve: Resolver) -> list[Datum]:
 
 def resolver_from(commits: dict[tuple[str, str], CommitFiles | None]) -> Resolver:
     """A Resolver over an in-memory ``{(repo, branch): CommitFiles}``; unknown repos raise NotFoundError."""
-    from pachlet.errors import NotFoundError
-
     repos = {r for r, _ in commits}
 
     def resolve(repo: str, branch: str) -> CommitFiles | None:

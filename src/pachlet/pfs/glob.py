@@ -16,9 +16,10 @@ trailing ``/`` is trimmed, and ``/`` matches the root only when the glob is exac
 
 from __future__ import annotations
 
-import posixpath
 import re
 from functools import lru_cache
+
+from pachlet.pfs.paths import clean_path
 
 _CLOSE_NEG = "\uffff"  # ohmyglob's closeNegDummy
 _BOUNDARY = "\ufffe"  # ohmyglob's boundaryDummy
@@ -27,14 +28,6 @@ _DOT = "[^/]"
 
 class GlobError(ValueError):
     """A glob pattern that ohmyglob would refuse to compile."""
-
-
-def clean_path(p: str) -> str:
-    """Pachyderm's ``pfsfile.CleanPath``: ``""`` -> ``/``, ``abc/`` -> ``/abc``, ``/`` -> ``/``."""
-    p = posixpath.normpath(p) if p else "."
-    if p == ".":
-        return "/"
-    return "/" + p.strip("/")
 
 
 class _Parser:
