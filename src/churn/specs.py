@@ -1,8 +1,8 @@
 """A set of rendered pipeline specs: reading it from disk, walking inputs, dependency order.
 
-churn's one copy of these rules, used by render, validate, deploy and demo. It is the seam where churn
-will switch to ``pachlet.spec``'s input visitor and dependency order: nothing else in churn walks an
-input tree or orders pipelines.
+Used by render, validate, deploy and demo; the input walk and the order are ``pachlet.spec``'s (one
+visitor, one order), in the shapes churn's callers use. Nothing else in churn walks an input tree or
+orders pipelines.
 
 Cycle rule (as pachd v2.7.6 defines it: ``CreateBranch`` in src/server/pfs/server/driver.go refuses a
 branch whose provenance holds its own repo): a set whose pipelines read each other's output, or a
@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from churn.errors import SpecError
+from pachlet.errors import SpecError as PachletSpecError
+from pachlet.spec import dependency_order as pachlet_dependency_order
+from pachlet.spec import load_spec_file, visit_inputs
 
 LEAF_KINDS = ("pfs", "cron")
-COMPOSITE_KINDS = ("cross", "union", "join", "group")
 
 
 @dataclass(frozen=True)
@@ -45,16 +47,12 @@ def json_path(parts: Iterable[Any]) -> str:
 
 
 def walk_inputs(node: Any, path: Sequence[Any] = ()) -> Iterator[tuple[str, Mapping[str, Any], list[Any]]]:
-    """``(kind, leaf, path)`` for every leaf input (``pfs`` / ``cron``) below an input node, depth first;
-    ``path`` is the leaf's place below ``path`` (e.g. ``["input", "cross", 1, "pfs"]``)."""
-    if not isinstance(node, Mapping):
-        return
-    for kind in LEAF_KINDS:
-        if isinstance(node.get(kind), Mapping):
-            yield kind, node[kind], [*path, kind]
-    for kind in COMPOSITE_KINDS:
-        for i, child in enumerate(node.get(kind) or []):
-            yield from walk_inputs(child, [*path, kind, i])
+    """``(kind, leaf, path)`` for every leaf input (``pfs`` / ``cron``) below an input node, in spec
+    order (``pachlet.spec.visit_inputs``); ``path`` is the leaf's place below ``path`` (e.g.
+    ``["input", "cross", 1, "pfs"]``)."""
+    for item in visit_inputs(node, path=tuple(path)):
+        if item.kind in LEAF_KINDS and isinstance(item.node.get(item.kind), Mapping):
+            yield item.kind, item.node[item.kind], [*item.path, item.kind]
 
 
 def input_repos(node: Any) -> list[str]:
@@ -73,19 +71,12 @@ def cron_repos(spec: Mapping[str, Any]) -> list[str]:
 
 
 def dependency_order(specs: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    """Pipeline names ordered so every pipeline follows the pipelines it reads; among pipelines ready at
-    the same time the order of ``specs`` is kept. A cycle (a self-read included) raises SpecError."""
-    deps = {name: {r for r in input_repos(spec.get("input")) if r in specs} for name, spec in specs.items()}
-    order: list[str] = []
-    placed: set[str] = set()
-    while len(order) < len(specs):
-        ready = [n for n in specs if n not in placed and deps[n] <= placed]
-        if not ready:
-            stuck = sorted(n for n in specs if n not in placed)
-            raise SpecError(f"pipelines {', '.join(stuck)} read each other's output (a cycle)")
-        order.extend(ready)
-        placed.update(ready)
-    return order
+    """Pipeline names, each after the pipelines it reads (``pachlet.spec.dependency_order``: ties by
+    name). A cycle (a self-read included) raises SpecError naming it."""
+    try:
+        return pachlet_dependency_order(specs)
+    except PachletSpecError as exc:
+        raise SpecError(str(exc)) from None
 
 
 # --------------------------------------------------------------------------- reading specs
@@ -118,8 +109,8 @@ def load_specs(specs_dir: Path) -> list[SpecFile]:
     out: list[SpecFile] = []
     seen: dict[str, Path] = {}
     for path in files:
-        for spec in json_documents(path):
-            name = ((spec.get("pipeline") or {}) if isinstance(spec, dict) else {}).get("name")
+        for spec in _spec_documents(path):
+            name = (spec.get("pipeline") or {}).get("name")
             if not name:
                 raise SpecError(f"{path}: spec without pipeline.name")
             if name in seen:
@@ -133,20 +124,10 @@ def load_specs(specs_dir: Path) -> list[SpecFile]:
     return out
 
 
-def json_documents(path: Path) -> list[Any]:
-    """The JSON values of a file holding one value, a list of them, or a stream (pachctl's ``-f``)."""
-    text = path.read_text()
-    decoder = json.JSONDecoder()
-    docs: list[Any] = []
-    pos = 0
+def _spec_documents(path: Path) -> list[dict[str, Any]]:
+    """The spec objects of one file, read by ``pachlet.spec.load_spec_file`` (an object, a list, or a
+    JSON stream, as pachctl's ``-f`` reads them)."""
     try:
-        while True:
-            while pos < len(text) and text[pos].isspace():
-                pos += 1
-            if pos >= len(text):
-                break
-            doc, pos = decoder.raw_decode(text, pos)
-            docs.extend(doc if isinstance(doc, list) else [doc])
-    except json.JSONDecodeError as exc:
-        raise SpecError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
-    return docs
+        return load_spec_file(path)
+    except PachletSpecError as exc:
+        raise SpecError(str(exc)) from None

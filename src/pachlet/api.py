@@ -37,6 +37,7 @@ from pachlet.records import (
     RepoInfo,
     SecretInfo,
 )
+from pachlet.secrets import SecretManifest
 from pachlet.store import Store
 
 FileData = bytes | bytearray | memoryview | BinaryIO | os.PathLike
@@ -371,7 +372,7 @@ class Pachlet:
         self._pps.request_stop()
 
     # ------------------------------------------------------------------ secrets
-    def create_secret(self, manifest: Mapping[str, Any]) -> SecretInfo:
+    def create_secret(self, manifest: Mapping[str, Any] | SecretManifest) -> SecretInfo:
         """Store a Kubernetes Secret manifest (``data`` base64, ``stringData`` plain; both merged).
         Replaces a secret of the same name. Values are kept under the root and never printed."""
         return self._pps.secrets.create(manifest)

@@ -6,6 +6,7 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pachlet.errors import NotFoundError, PachletError
@@ -14,37 +15,69 @@ from pachlet.store import Store
 from pachlet.timeutil import now_ts, to_dt
 
 
+@dataclass(frozen=True)
+class SecretManifest:
+    """A validated Kubernetes Secret manifest: name, type and the decoded values."""
+
+    name: str
+    type: str
+    values: dict[str, str]
+
+
+def parse_manifest(manifest: Any) -> SecretManifest:
+    """Validate a Kubernetes Secret manifest (as pachd's CreateSecret takes it) and decode its values:
+    ``data`` base64-decoded, ``stringData`` as is, merged. Errors name the field; no value is ever
+    part of a message."""
+    if not isinstance(manifest, Mapping):
+        raise PachletError("secret manifest must be a mapping (a Kubernetes Secret)")
+    kind = manifest.get("kind", "Secret")
+    if kind != "Secret":
+        raise PachletError(f"secret manifest: field 'kind': expected Secret, got {kind!r}")
+    name = (manifest.get("metadata") or {}).get("name")
+    if not name:
+        raise PachletError("secret manifest: field 'metadata.name' is required")
+    for section in ("data", "stringData"):
+        if not isinstance(manifest.get(section) or {}, Mapping):
+            raise PachletError(f"secret {name}: field {section!r} must be a mapping of key to value")
+    values: dict[str, str] = {}
+    for key, raw in (manifest.get("data") or {}).items():
+        try:
+            values[str(key)] = base64.b64decode(str(raw), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise PachletError(f"secret {name}: field 'data.{key}' is not valid base64 text") from None
+    for key, raw in (manifest.get("stringData") or {}).items():
+        values[str(key)] = str(raw)
+    return SecretManifest(str(name), str(manifest.get("type") or "Opaque"), values)
+
+
+def load_manifest_text(text: str | bytes) -> SecretManifest:
+    """A Secret manifest from its JSON or YAML text (``pachctl create secret -f``, pachd's
+    CreateSecret ``file``)."""
+    import yaml
+
+    try:
+        doc = yaml.safe_load(text)  # JSON is YAML
+    except yaml.YAMLError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else "invalid YAML"
+        raise PachletError(f"secret manifest is not a YAML/JSON document: {first}") from None
+    return parse_manifest(doc)
+
+
 class Secrets:
     """CRUD over the ``secrets`` table."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def create(self, manifest: Mapping[str, Any]) -> SecretInfo:
+    def create(self, manifest: Mapping[str, Any] | SecretManifest) -> SecretInfo:
         """Store a Secret manifest (``data`` base64-decoded, ``stringData`` as is; merged)."""
-        if not isinstance(manifest, Mapping):
-            raise PachletError("secret manifest must be a mapping (a Kubernetes Secret)")
-        kind = manifest.get("kind", "Secret")
-        if kind != "Secret":
-            raise PachletError(f"secret manifest: kind must be 'Secret', not {kind!r}")
-        name = (manifest.get("metadata") or {}).get("name")
-        if not name:
-            raise PachletError("secret manifest: field 'metadata.name' is required")
-        values: dict[str, str] = {}
-        for key, raw in (manifest.get("data") or {}).items():
-            try:
-                values[key] = base64.b64decode(str(raw), validate=True).decode()
-            except (binascii.Error, UnicodeDecodeError):
-                raise PachletError(f"secret {name}: field 'data.{key}' is not valid base64 text") from None
-        for key, raw in (manifest.get("stringData") or {}).items():
-            values[str(key)] = str(raw)
-        stype = str(manifest.get("type") or "Opaque")
+        m = manifest if isinstance(manifest, SecretManifest) else parse_manifest(manifest)
         with self.store.tx() as c:
             c.execute(
                 "INSERT OR REPLACE INTO secrets(name, type, data, created) VALUES(?,?,?,?)",
-                (name, stype, json.dumps(values), now_ts()),
+                (m.name, m.type, json.dumps(m.values), now_ts()),
             )
-        return self.inspect(name)
+        return self.inspect(m.name)
 
     def _row(self, name: str) -> Any:
         row = self.store.conn().execute("SELECT * FROM secrets WHERE name=?", (name,)).fetchone()

@@ -9,43 +9,23 @@ holder dies, so a stale holder file never blocks anyone. Within one process the 
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import sys
 import threading
-import time
 from pathlib import Path
 
-import filelock
-
 from churn.warehouse.errors import WarehouseLockTimeout
+from pachlet.lock import HolderFileLock
 
 LOCK_NAME = "warehouse.lock"
 HOLDER_NAME = "warehouse.lock.holder"
 
 
-def describe_holder(db_dir: Path) -> str:
-    """One line naming whoever holds (or last held) the lock: ``pid 123 (churn warehouse seed) since ...``."""
-    try:
-        info = json.loads((db_dir / HOLDER_NAME).read_text())
-    except (OSError, ValueError):
-        return "another process"
-    return f"pid {info.get('pid')} ({info.get('cmd', '?')}) since {info.get('since', '?')}"
-
-
-def _command_line() -> str:
-    if not sys.argv or not sys.argv[0]:
-        return "python"
-    return " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])[:300]
-
-
 class WarehouseLock:
-    """Process-wide, re-entrant exclusive lock on an embedded warehouse directory."""
+    """Process-wide, re-entrant exclusive lock on an embedded warehouse directory (pachlet's
+    ``HolderFileLock``, reference-counted within the process)."""
 
     def __init__(self, db_dir: Path) -> None:
         self.db_dir = db_dir
-        self._lock = filelock.FileLock(str(db_dir / LOCK_NAME), thread_local=False)
+        self._lock = HolderFileLock(db_dir / LOCK_NAME, db_dir / HOLDER_NAME)
         self._mutex = threading.Lock()
         self._depth = 0
 
@@ -55,18 +35,12 @@ class WarehouseLock:
             if self._depth > 0:
                 self._depth += 1
                 return False
-            try:
-                self._lock.acquire(timeout=max(timeout, 0.0))
-            except filelock.Timeout:
+            if not self._lock.acquire(timeout):
                 raise WarehouseLockTimeout(
-                    f"embedded warehouse {self.db_dir} is in use by {describe_holder(self.db_dir)}; "
+                    f"embedded warehouse {self.db_dir} is in use by {self._lock.holder()}; "
                     f"gave up after {timeout:g}s (wait for it to finish or raise the lock timeout)"
-                ) from None
+                )
             self._depth = 1
-        info = {"pid": os.getpid(), "cmd": _command_line(), "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-        tmp = self.db_dir / f"{HOLDER_NAME}.{os.getpid()}"
-        tmp.write_text(json.dumps(info))
-        os.replace(tmp, self.db_dir / HOLDER_NAME)
         return True
 
     def release(self) -> bool:
@@ -75,7 +49,5 @@ class WarehouseLock:
             self._depth -= 1
             if self._depth > 0:
                 return False
-            with contextlib.suppress(OSError):
-                (self.db_dir / HOLDER_NAME).unlink(missing_ok=True)
-            self._lock.release(force=True)
+            self._lock.release()
             return True

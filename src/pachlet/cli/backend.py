@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from python_pachyderm.proto.v2.pfs import pfs_pb2
     from python_pachyderm.proto.v2.pps import pps_pb2
 
+    from pachlet.secrets import SecretManifest
+
 PACHYDERM_API_VERSION = "2.7.0"
 """The Pachyderm API version pachlet implements (``pachlet version``)."""
 
@@ -184,8 +186,8 @@ class Backend(Protocol):
         ...
 
     # secrets
-    def create_secret(self, manifest: Mapping[str, Any]) -> None:
-        """Create or replace a secret from a Kubernetes Secret manifest."""
+    def create_secret(self, manifest: SecretManifest) -> None:
+        """Create or replace a secret from a validated Kubernetes Secret manifest."""
         ...
 
     def list_secrets(self) -> list[SecretWithKeys]:

@@ -15,6 +15,7 @@ from pachlet import __version__, protos
 from pachlet.cli.backend import PACHYDERM_API_VERSION, ProgressFn, SecretWithKeys
 from pachlet.errors import NotFoundError, PachletError
 from pachlet.names import COMMIT_ID_RE
+from pachlet.secrets import SecretManifest
 
 if TYPE_CHECKING:
     from pachlet.api import Pachlet
@@ -178,7 +179,7 @@ class LocalBackend:
         return [protos.log_message(line) for line in self.p.logs(pipeline, job_id, datum_id)]
 
     # secrets
-    def create_secret(self, manifest: Mapping[str, Any]) -> None:
+    def create_secret(self, manifest: SecretManifest) -> None:
         self.p.create_secret(manifest)
 
     def list_secrets(self) -> list[SecretWithKeys]:

@@ -20,6 +20,7 @@ from pachlet.cli.backend import ProgressFn, SecretWithKeys
 from pachlet.cli.refs import Ref, parse_ref
 from pachlet.errors import PachletError
 from pachlet.names import COMMIT_ID_RE
+from pachlet.secrets import SecretManifest
 
 
 class RemoteBackend:
@@ -205,15 +206,8 @@ class RemoteBackend:
         return list(self.c.get_job_logs(pipeline, job_id, datum=datum))
 
     # secrets
-    def create_secret(self, manifest: Mapping[str, Any]) -> None:
-        import base64
-
-        data: dict[str, str | bytes] = {}
-        for key, value in (manifest.get("data") or {}).items():
-            data[key] = base64.b64decode(str(value))
-        for key, value in (manifest.get("stringData") or {}).items():
-            data[key] = str(value)
-        self.c.create_secret(manifest["metadata"]["name"], data)
+    def create_secret(self, manifest: SecretManifest) -> None:
+        self.c.create_secret(manifest.name, dict(manifest.values))
 
     def list_secrets(self) -> list[SecretWithKeys]:
         return [(s, ()) for s in self.c.list_secret()]

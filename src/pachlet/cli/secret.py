@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -13,31 +12,19 @@ from pachlet.cli.output import emit_json, output_option, want_json
 from pachlet.cli.session import open_backend
 from pachlet.cli.verbs import create, delete, inspect, list_
 from pachlet.errors import PachletError
+from pachlet.secrets import SecretManifest, load_manifest_text
 
 
-def load_manifest(file: str) -> dict[str, Any]:
+def load_manifest(file: str) -> SecretManifest:
     """A Kubernetes Secret manifest (YAML or JSON; ``-`` is stdin); errors name the file and field."""
-    import yaml
-
     try:
         text = sys.stdin.read() if file == "-" else Path(file).read_text()
     except OSError as exc:
         raise PachletError(f"{file}: {exc.strerror or exc}") from None
     try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        first = str(exc).splitlines()[0] if str(exc) else "invalid YAML"
-        raise PachletError(f"{file}: not a YAML/JSON document: {first}") from None
-    if not isinstance(doc, dict):
-        raise PachletError(f"{file}: expected a Kubernetes Secret object")
-    if doc.get("kind", "Secret") != "Secret":
-        raise PachletError(f"{file}: field 'kind': expected Secret, got {doc.get('kind')!r}")
-    if not (doc.get("metadata") or {}).get("name"):
-        raise PachletError(f"{file}: field 'metadata.name' is required")
-    for section in ("data", "stringData"):
-        if section in doc and not isinstance(doc[section], dict | type(None)):
-            raise PachletError(f"{file}: field {section!r} must be a mapping of key to value")
-    return doc
+        return load_manifest_text(text)
+    except PachletError as exc:
+        raise PachletError(f"{file}: {exc}") from None
 
 
 @create.command("secret")

@@ -28,7 +28,11 @@ from typing import Any
 
 from pachlet.pps.datums import Datum
 from pachlet.records import DATUM_FAILED, DATUM_RECOVERED, DATUM_SUCCESS
+from pachlet.redact import redact_values
 from pachlet.store import Store
+
+LOG_MASK = "[REDACTED]"
+"""What a secret value becomes in a datum's log."""
 
 
 def map_paths(text: str, mapping: Sequence[tuple[str, str]]) -> str:
@@ -120,11 +124,9 @@ def _collect_outputs(store: Store, out_dir: Path) -> list[tuple[str, str, int]]:
 
 
 def _redact(path: Path, secrets: list[str]) -> None:
+    """Mask the datum's secret values in its log file (pachlet.redact's one rule)."""
     data = path.read_bytes()
-    changed = data
-    for value in secrets:
-        if value:
-            changed = changed.replace(value.encode(), b"[REDACTED]")
+    changed = redact_values(data, secrets, mask=LOG_MASK)
     if changed != data:
         path.write_bytes(changed)
 

@@ -11,13 +11,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import grpc
-import yaml
 from google.protobuf import empty_pb2, json_format
 from python_pachyderm.proto.v2.pps import pps_pb2, pps_pb2_grpc
 
 from pachlet import protos
 from pachlet import records as r
-from pachlet.errors import NotFoundError
+from pachlet.errors import NotFoundError, PachletError
+from pachlet.secrets import load_manifest_text
 from pachlet.server.errors import RpcAbort, fill_unimplemented, rpc
 from pachlet.server.refs import project_object_name
 from pachlet.server.state import ServerState
@@ -273,14 +273,9 @@ class PPSServicer(pps_pb2_grpc.APIServicer):
         self, request: pps_pb2.CreateSecretRequest, context: grpc.ServicerContext
     ) -> empty_pb2.Empty:
         try:
-            manifest = json.loads(request.file)
-        except ValueError:
-            manifest = yaml.safe_load(request.file)
-        if not isinstance(manifest, dict) or not (manifest.get("metadata") or {}).get("name"):
-            raise RpcAbort(
-                grpc.StatusCode.INVALID_ARGUMENT,
-                "CreateSecret: expected a Secret manifest with metadata.name",
-            )
+            manifest = load_manifest_text(request.file)
+        except PachletError as exc:
+            raise RpcAbort(grpc.StatusCode.INVALID_ARGUMENT, f"CreateSecret: {exc}") from None
         with self.state.writing() as p:
             p.create_secret(manifest)
         return empty_pb2.Empty()
