@@ -9,7 +9,7 @@ export CHURN_HOME ?= $(CURDIR)/.churn
 export PACHLET_ROOT ?= $(CURDIR)/.pachlet
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup demo test specs bench lint clean browser
+.PHONY: setup demo test test-fast specs bench lint clean browser
 
 setup: $(STAMP)
 
@@ -33,6 +33,10 @@ demo: setup
 
 test: setup browser
 	$(BIN)/python -m pytest -q
+
+# The unit tests: no pachlet serve, no pipelines of stage subprocesses, no browser (under a minute).
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not e2e and not slow and not browser"
 
 specs: setup
 	$(BIN)/churn render --all

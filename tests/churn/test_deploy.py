@@ -18,6 +18,8 @@ from churn.specs import SpecFile
 from helpers import REPO_ROOT
 from helpers.served import Served
 
+pytestmark = pytest.mark.e2e
+
 CHURN = str(Path(sys.executable).with_name("churn"))
 
 

@@ -10,7 +10,11 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 from pachlet.api import Pachlet
+
+pytestmark = pytest.mark.e2e
 
 
 def _wait_for(path: Path, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:

@@ -14,6 +14,8 @@ from churn.warehouse import EMBEDDED_URL
 from helpers.warehouse import sql
 from pachlet.egress import EgressError, resolve_driver
 
+pytestmark = pytest.mark.e2e
+
 COLUMNS = "MSNO,CHURN_PROBABILITY,CHURN_PREDICTION,MODEL_COMMIT,GLOBAL_ID,SCORED_AT"
 BIN = Path(sys.executable).parent
 

@@ -18,6 +18,8 @@ from churn.stages.features import FEATURE_NAMES
 from churn.stages.sharding import shard_of
 from helpers import REPO_ROOT
 
+pytestmark = pytest.mark.e2e
+
 BIN = Path(sys.executable).parent
 URL = "snowflake://churn@embedded/KKBOX/PUBLIC?warehouse=LOCAL_WH"
 SHARDS = 4

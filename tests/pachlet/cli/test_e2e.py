@@ -19,6 +19,8 @@ from python_pachyderm.proto.v2.pps import pps_pb2
 
 from pachlet.cli import cli
 
+pytestmark = pytest.mark.e2e
+
 PACHLET = str(Path(sys.executable).parent / "pachlet")
 
 

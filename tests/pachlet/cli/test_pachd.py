@@ -18,6 +18,8 @@ from google.protobuf import json_format
 from python_pachyderm.proto.v2.pfs import pfs_pb2
 from python_pachyderm.proto.v2.pps import pps_pb2
 
+pytestmark = pytest.mark.e2e
+
 PACHLET = str(Path(sys.executable).parent / "pachlet")
 
 

@@ -21,6 +21,8 @@ from python_pachyderm.proto.v2.pps import pps_pb2
 
 from helpers.served import Served
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:

@@ -14,6 +14,8 @@ from python_pachyderm.proto.v2.pps import pps_pb2
 from helpers.served import PACHLET, Served
 from pachlet.api import Pachlet
 
+pytestmark = pytest.mark.e2e
+
 
 def test_sigterm_mid_datum_commits_nothing_partial_and_restart_resumes(tmp_path: Path) -> None:
     root = tmp_path / "root"
