@@ -5,6 +5,7 @@ with a literal name), and the one-way layering of pachlet (lower layers never im
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -127,7 +128,15 @@ def test_no_import_cycle_in_src() -> None:
 
 # Layers of pachlet, lowest first: a module may import its own layer and those below it.
 PACHLET_LAYERS: list[tuple[str, ...]] = [
-    ("pachlet.errors", "pachlet.names", "pachlet.records", "pachlet.redact", "pachlet.timeutil"),
+    (
+        "pachlet.errors",
+        "pachlet.names",
+        "pachlet.records",
+        "pachlet.redact",
+        "pachlet.timeutil",
+        "pachlet.durations",
+        "pachlet.cronspec",
+    ),
     ("pachlet.store", "pachlet.lock", "pachlet.secrets"),
     ("pachlet.pfs",),
     ("pachlet.spec",),
@@ -148,6 +157,8 @@ def _layer(module: str) -> int | None:
 
 def test_pachlet_layers_point_down() -> None:
     graph = import_graph()
+    unplaced = sorted(m for m in graph if m.startswith("pachlet.") and _layer(m) is None)
+    assert not unplaced, f"pachlet modules in no layer (add them to PACHLET_LAYERS): {unplaced}"
     wrong = []
     for module, targets in graph.items():
         src = _layer(module)
@@ -168,3 +179,25 @@ def test_no_module_over_500_lines(package: str) -> None:
         if (n := len(p.read_text().splitlines())) > 500
     }
     assert not long, f"modules over 500 lines: {long}"
+
+
+def _readme_table_paths() -> set[str]:
+    readme = (SRC.parent / "README.md").read_text()
+    table = readme[readme.index("| concept | module |") :].split("\n\n", 1)[0]
+    return {p.rstrip("/") for p in re.findall(r"`((?:src/|jsonnet|pipelines|specs)[^`]*)`", table)}
+
+
+def test_readme_architecture_table_matches_the_tree() -> None:
+    """Every path the README's concept -> module table names exists, and every module or package at
+    the top of src/pachlet and src/churn is in it."""
+    named = _readme_table_paths()
+    missing = sorted(p for p in named if not (SRC.parent / p).exists())
+    assert not missing, f"README names paths that do not exist: {missing}"
+    top = {
+        str(p.relative_to(SRC.parent))
+        for package in ("pachlet", "churn")
+        for p in (SRC / package).iterdir()
+        if (p.suffix == ".py" and p.name != "__init__.py") or (p / "__init__.py").exists()
+    }
+    unnamed = sorted(top - named)
+    assert not unnamed, f"modules missing from the README's architecture table: {unnamed}"

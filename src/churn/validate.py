@@ -13,7 +13,7 @@ import importlib.metadata
 import importlib.util
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -21,7 +21,10 @@ from typing import Any
 
 from churn.pachyderm_schema import check_fields, check_proto, check_schema
 from churn.specs import json_path, walk_inputs
+from pachlet.cronspec import parse_schedule
+from pachlet.errors import PachletError
 from pachlet.names import NAME_RE
+from pachlet.pfs.glob import GlobError, compile_glob
 
 DISTRIBUTION = "churn-pachlet"
 FORBIDDEN_INPUT_NAMES = {"out", ".env"}
@@ -103,93 +106,24 @@ def _input_names(node: Any, path: list[Any], problems: list[tuple[str, str]]) ->
 
 
 def _glob_error(pattern: Any) -> str | None:
-    """Why ``pattern`` is not a valid Pachyderm glob, or None."""
+    """Why ``pattern`` is not a valid Pachyderm glob (pachlet's compiler, ohmyglob's rules), or None."""
     if not isinstance(pattern, str) or not pattern:
         return "glob is required"
-    checker = _pachlet_glob_checker()
-    if checker is not None:
-        return checker(pattern)
-    return _tiny_glob_error(pattern)
-
-
-def _tiny_glob_error(pattern: str) -> str | None:
-    """Fallback glob check (pachlet.glob absent): balanced classes and alternations, no empty class."""
-    depth_brace = 0
-    i = 0
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "\\":
-            i += 2
-            continue
-        if ch == "[":
-            end = pattern.find("]", i + 2 if pattern[i + 1 : i + 2] in ("!", "^", "]") else i + 1)
-            if end < 0:
-                return f"invalid glob {pattern!r}: unclosed '['"
-            if end == i + 1:
-                return f"invalid glob {pattern!r}: empty character class"
-            i = end + 1
-            continue
-        if ch == "{":
-            depth_brace += 1
-        elif ch == "}":
-            depth_brace -= 1
-            if depth_brace < 0:
-                return f"invalid glob {pattern!r}: unmatched '}}'"
-        elif ch == "]":
-            return f"invalid glob {pattern!r}: unmatched ']'"
-        i += 1
-    if depth_brace:
-        return f"invalid glob {pattern!r}: unclosed '{{'"
+    try:
+        compile_glob(pattern)
+    except GlobError as exc:
+        return str(exc) if repr(pattern) in str(exc) else f"invalid glob {pattern!r}: {exc}"
     return None
 
 
-@cache
-def _pachlet_glob_checker() -> Callable[[str], str | None] | None:
-    """pachlet's own glob compiler (``pachlet.glob.compile_glob``, Pachyderm's ohmyglob rules), if installed."""
-    try:
-        from pachlet.pfs.glob import GlobError, compile_glob
-    except ImportError:
-        return None
-
-    def check(pattern: str) -> str | None:
-        try:
-            compile_glob(pattern)
-        except GlobError as exc:
-            return str(exc) if repr(pattern) in str(exc) else f"invalid glob {pattern!r}: {exc}"
-        return None
-
-    return check
-
-
 def _cron_error(spec: Any) -> str | None:
-    """Why ``spec`` is not a schedule Pachyderm accepts, or None."""
+    """Why ``spec`` is not a schedule Pachyderm accepts (pachlet's robfig/cron parser), or None."""
     if not isinstance(spec, str) or not spec.strip():
         return "cron spec is required"
-    try:
-        from pachlet.cronspec import parse_schedule
-        from pachlet.errors import PachletError
-    except ImportError:
-        return _croniter_error(spec)
     try:
         parse_schedule(spec)
     except (PachletError, ValueError) as exc:
         return str(exc) if repr(spec) in str(exc) else f"invalid cron spec {spec!r}: {exc}"
-    return None
-
-
-_DESCRIPTORS = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly", "@never"}
-_EVERY = re.compile(r"^@every\s+((\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+)$")
-
-
-def _croniter_error(spec: str) -> str | None:
-    """Fallback schedule check (pachlet.cronspec absent): robfig/cron ParseStandard forms via croniter."""
-    text = spec.strip()
-    if text in _DESCRIPTORS or _EVERY.match(text):
-        return None
-    from croniter import croniter
-
-    if len(text.split()) != 5 or not croniter.is_valid(text):
-        return f"invalid cron spec {spec!r}"
     return None
 
 
