@@ -136,6 +136,7 @@ PACHLET_LAYERS: list[tuple[str, ...]] = [
         "pachlet.timeutil",
         "pachlet.durations",
         "pachlet.cronspec",
+        "pachlet.yamlfile",
     ),
     ("pachlet.store", "pachlet.lock", "pachlet.secrets"),
     ("pachlet.pfs",),

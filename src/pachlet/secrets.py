@@ -55,8 +55,12 @@ def load_manifest_text(text: str | bytes) -> SecretManifest:
     CreateSecret ``file``)."""
     import yaml
 
+    from pachlet import yamlfile
+
     try:
-        doc = yaml.safe_load(text)  # JSON is YAML
+        doc = yamlfile.load(text)  # JSON is YAML
+    except yamlfile.DuplicateKeyError as exc:
+        raise PachletError(f"secret manifest: {exc}") from None
     except yaml.YAMLError as exc:
         first = str(exc).splitlines()[0] if str(exc) else "invalid YAML"
         raise PachletError(f"secret manifest is not a YAML/JSON document: {first}") from None

@@ -103,8 +103,12 @@ def load_spec_file(
 def _yaml_docs(text: str, source: str) -> list[Any]:
     import yaml
 
+    from pachlet import yamlfile
+
     try:
-        return list(yaml.safe_load_all(text))
+        return yamlfile.load_all(text)
+    except yamlfile.DuplicateKeyError as e:
+        raise SpecError(f"invalid YAML: {e}", source=source) from e
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
