@@ -12,7 +12,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from pachlet import tables
 from pachlet.api import Pachlet
 from pachlet.console import views
+from pachlet.console.hostcheck import HostCheckMiddleware, allowed_hosts
 from pachlet.console.plugins import PluginRegistry, discover, register_all
 from pachlet.console.preview import UnsafePathError, content_type, safe_repo_path
 from pachlet.errors import NotFoundError, PachletError
@@ -368,11 +369,14 @@ def create_app(
     *,
     plugins: Mapping[str, Any] | None = None,
     load_entry_points: bool = True,
+    address: str | None = None,
+    hosts: Iterable[str] = (),
 ) -> Starlette:
     """The console app over a ``Pachlet`` (shared, e.g. ``pachlet serve``'s own) or a root path (opened
     read-only, without the lock, and closed on shutdown). ``plugins`` maps names to plugin modules
     (or module names), added to those of the ``pachlet.console_plugins`` entry points unless
-    ``load_entry_points`` is False."""
+    ``load_entry_points`` is False. Requests are served only when their ``Host`` names loopback, the
+    bound ``address`` or one of ``hosts`` (pachlet.console.hostcheck)."""
     owned = not isinstance(source, Pachlet)
     pachlet = Pachlet(source, read_only=True) if owned else source
     assert isinstance(pachlet, Pachlet)
@@ -386,7 +390,10 @@ def create_app(
 
     app = Starlette(
         routes=_routes(console),
-        middleware=[Middleware(ReadOnlyMiddleware)],
+        middleware=[
+            Middleware(ReadOnlyMiddleware),
+            Middleware(HostCheckMiddleware, hosts=allowed_hosts(address, hosts)),
+        ],
         exception_handlers=_error_handlers(console),
         lifespan=lifespan,
     )

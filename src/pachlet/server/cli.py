@@ -44,6 +44,14 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
     "If the default port is taken, serve goes on without the console and says so.",
 )
 @click.option("--no-console", is_flag=True, help="Do not start the web console.")
+@click.option(
+    "--console-host",
+    "console_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="A host name the console also answers to (repeatable). By default it serves only requests "
+    "whose Host header is localhost, 127.0.0.1, [::1] or the --address, against DNS rebinding.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log every job, cron tick and failed call to stderr.")
 @click.pass_context
 def serve_command(
@@ -55,6 +63,7 @@ def serve_command(
     no_cron: bool,
     console_port: int | None,
     no_console: bool,
+    console_hosts: tuple[str, ...],
     verbose: bool,
 ) -> None:
     """Serve the Pachyderm gRPC API (for python-pachyderm and `pachlet --pachd`), fire cron inputs on
@@ -95,6 +104,7 @@ def serve_command(
             if no_console
             else (DEFAULT_CONSOLE_PORT if console_port is None else console_port),
             console_required=console_port is not None,
+            console_hosts=console_hosts,
         )
         code = server.run()
     except (PachletError, OSError) as exc:

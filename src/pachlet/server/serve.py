@@ -16,6 +16,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from concurrent import futures
 from pathlib import Path
 from types import FrameType
@@ -65,10 +66,12 @@ class Server:
         max_workers: int = 32,
         console_port: int | None = None,
         console_required: bool = True,
+        console_hosts: Sequence[str] = (),
     ) -> None:
         """``console_port`` starts the web console on ``address`` (0: a free port; None: no console).
         If that port cannot be bound, ``start`` fails when ``console_required``, else it goes on
-        without the console and ``console_error`` says why."""
+        without the console and ``console_error`` says why. The console answers only to requests whose
+        ``Host`` is loopback, ``address`` or one of ``console_hosts``."""
         self.address = address
         self.requested_port = port
         self.port: int | None = None
@@ -81,6 +84,7 @@ class Server:
         self._stop_lock = threading.Lock()
         self.console_requested_port = console_port
         self.console_required = console_required
+        self.console_hosts = tuple(console_hosts)
         self.console_port: int | None = None
         self.console_error: str | None = None
         self._console: Any = None  # uvicorn.Server
@@ -122,7 +126,7 @@ class Server:
 
         from pachlet.console.app import create_app
 
-        app = create_app(self.pachlet)
+        app = create_app(self.pachlet, address=self.address, hosts=self.console_hosts)
         config = uvicorn.Config(
             app,
             log_config=None,

@@ -68,7 +68,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def client(root: Path) -> Iterator[TestClient]:
     """A test client over the root, opened read-only, with no plugins."""
     app = create_app(root, load_entry_points=False)
-    with TestClient(app, raise_server_exceptions=True) as c:
+    with TestClient(app, base_url="http://localhost", raise_server_exceptions=True) as c:
         yield c
 
 
@@ -281,7 +281,7 @@ def test_plugins_add_pages_nav_and_links(root: Path, monkeypatch: pytest.MonkeyP
     app = create_app(
         root, plugins={"demo": _plugin_module("demo"), "broken": broken}, load_entry_points=False
     )
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://localhost") as c:
         r = c.get(f"/demo/hello?who={XSS}")
         assert r.status_code == 200 and "hi &lt;script&gt;" in r.text
         assert c.get("/envy/hello").status_code == 200
@@ -329,7 +329,7 @@ def test_churn_plugin_model_page_and_score_lookup(tmp_path: Path, monkeypatch: p
 
     monkeypatch.setattr(churn.lineage, "explain", fake_explain)
     app = create_app(tmp_path / "root", plugins={"churn": plugin}, load_entry_points=False)
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://localhost") as c:
         page = c.get("/churn/model").text
         assert "0.8123" in page and "&lt;script&gt;" in page and "<script" not in page
         assert f'src="/repos/churn_model/commits/{model.id}/raw/calibration.png"' in page
