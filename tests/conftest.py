@@ -15,6 +15,10 @@ def isolated_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("CHURN_HOME", str(tmp_path / "churn-home"))
     monkeypatch.setenv("PACHLET_ROOT", str(tmp_path / "pachlet-root"))
     monkeypatch.delenv("PACHD_ADDRESS", raising=False)
+    # set then removed: the test starts without it, and whatever a test (or `pachlet --lock-timeout`
+    # run in-process) sets is undone after it
+    monkeypatch.setenv("PACHLET_LOCK_TIMEOUT", "")
+    monkeypatch.delenv("PACHLET_LOCK_TIMEOUT")
     return tmp_path
 
 

@@ -109,6 +109,7 @@ SCORES_HTML = """{% extends "base.html" %}
 </form>
 {% if error %}<p class="banner failure">{{ error }}</p>{% endif %}
 {% if source %}<p class="note">score row read from {{ source }}</p>{% endif %}
+{% if info and (info.get("table") or {}).get("stale") %}<p class="banner failure stale">{{ info["table"]["note"] }}</p>{% endif %}
 {% if info %}
 {% set s = info.get("score") or {} %}
 <h2>Score row <small>CHURN_SCORES</small></h2>

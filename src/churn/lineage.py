@@ -190,7 +190,34 @@ def explain(
         e for e in (_ingest(p, all_nodes, n.repo) for n in _data_repos(all_nodes)) if e is not None
     ]
     result["chain"] = [n.to_dict() for n in all_nodes]
+    result["table"] = table_status(p, global_id)
     return result
+
+
+def table_status(p: Any, global_id: str) -> dict[str, Any]:
+    """Whether CHURN_SCORES (whose rows come from predict job ``global_id``) is behind pachlet: stale when
+    a newer ``churn_predict`` job did not load its output (it failed, e.g. its egress, or it is still
+    running). ``{"stale": bool, "latest_job": {...} | None, "note": str}``."""
+    newer = []
+    for j in p.list_jobs(PREDICT):  # newest first
+        if j.id == global_id:
+            break
+        newer.append(j)
+    if not newer:
+        return {"stale": False, "latest_job": None, "note": ""}
+    latest = newer[0]
+    job = {"id": latest.id, "state": latest.state, "reason": latest.reason}
+    if latest.state in ("JOB_FAILURE", "JOB_KILLED", "JOB_UNRUNNABLE"):
+        why = f": {latest.reason}" if latest.reason else ""
+        note = (
+            f"{SCORE_TABLE} is stale: the newest {PREDICT} job {latest.id} ended {latest.state}{why}; "
+            f"the table still holds the output of job {global_id}"
+        )
+    elif latest.state == "JOB_SUCCESS":
+        note = f"{SCORE_TABLE} is stale: {PREDICT} job {latest.id} succeeded but this row is from job {global_id}"
+    else:
+        note = f"{SCORE_TABLE} is stale until {PREDICT} job {latest.id} ({latest.state}) loads its output"
+    return {"stale": True, "latest_job": job, "note": note}
 
 
 def _data_repos(nodes: list[Node]) -> Iterator[Node]:
@@ -217,6 +244,9 @@ def format_lineage(info: dict[str, Any]) -> str:
         f"  global ID        {s.get('GLOBAL_ID')}",
         f"  predict job      {PREDICT}@{info['predict_job']['id']} {info['predict_job']['state']}",
     ]
+    table = info.get("table") or {}
+    if table.get("stale"):
+        lines.insert(1, f"  STALE            {table['note']}")
     if info.get("predict_datum"):
         d = info["predict_datum"]
         lines.append(f"  predict datum    {d['id']} {d['state']}")

@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from pachlet.lock import RootLock
+from pachlet.lock import RootLock, lock_timeout
 from pachlet.pfs.driver import PFS
 from pachlet.pps.datums import Datum
 from pachlet.pps.pending_job import EgressSource, ProgressCallback
@@ -43,8 +43,6 @@ from pachlet.store import Store
 FileData = bytes | bytearray | memoryview | BinaryIO | os.PathLike
 """What ``put_file`` accepts: the bytes, a binary file object, or a ``pathlib.Path`` of a local file."""
 
-DEFAULT_LOCK_TIMEOUT = 30.0
-
 
 def run_egress_hook(
     source: EgressSource, pipeline_info: PipelineInfo, job_info: JobInfo, commit: CommitInfo
@@ -66,7 +64,7 @@ class Pachlet:
 
     With ``read_only=False`` (the default) the process takes the root lock (``root/lock``; holder in
     ``root/lock.info``) for as long as the object is open: a second writer waits up to ``timeout``
-    seconds and then raises ``LockTimeoutError`` naming the holder's pid and command. With
+    seconds (default: ``$PACHLET_LOCK_TIMEOUT``, else 30; ``pachlet.lock.lock_timeout``) and then raises ``LockTimeoutError`` naming the holder's pid and command. With
     ``read_only=True`` no lock is taken (SQLite WAL gives a consistent snapshot per call) and every
     mutating method raises ``PachletError``. The object is thread-safe: reads run concurrently, writes
     are serialized, and one thread at a time runs jobs.
@@ -76,7 +74,7 @@ class Pachlet:
         self,
         root: str | os.PathLike[str] | None = None,
         *,
-        timeout: float = DEFAULT_LOCK_TIMEOUT,
+        timeout: float | None = None,
         read_only: bool = False,
     ) -> None:
         self.root = (Path(root) if root is not None else default_root()).absolute()
@@ -85,7 +83,7 @@ class Pachlet:
         if not read_only:
             self.root.mkdir(parents=True, exist_ok=True)
             self._lock = RootLock(self.root)
-            self._lock.acquire(timeout)
+            self._lock.acquire(lock_timeout(timeout))
         try:
             self._store = Store(self.root, read_only=read_only)
             self._pfs = PFS(self._store)
@@ -104,7 +102,7 @@ class Pachlet:
         cls,
         root: str | os.PathLike[str] | None = None,
         *,
-        timeout: float = DEFAULT_LOCK_TIMEOUT,
+        timeout: float | None = None,
         read_only: bool = False,
     ) -> Iterator[Pachlet]:
         """Open a root for the duration of a ``with`` block (lock held throughout unless read-only)."""

@@ -23,9 +23,10 @@ def _connection_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     fn = click.option(
         "--lock-timeout",
         type=float,
-        default=600.0,
-        show_default=True,
-        help="Seconds to wait for the embedded warehouse when another process holds it.",
+        default=None,
+        envvar="PACHLET_LOCK_TIMEOUT",
+        help="Seconds to wait for the embedded warehouse when another process holds it "
+        "(env PACHLET_LOCK_TIMEOUT, the setting pachlet uses too; default 30).",
     )(fn)
     fn = click.option("--profile", default=None, help="Named connection from snowflake's connections.toml.")(
         fn
@@ -41,7 +42,7 @@ def _connection_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @contextmanager
-def _open(url: str | None, profile: str | None, lock_timeout: float) -> Iterator[Any]:
+def _open(url: str | None, profile: str | None, lock_timeout: float | None) -> Iterator[Any]:
     with connect(url, profile=profile, lock_timeout=lock_timeout) as conn:
         yield conn
 
@@ -54,7 +55,7 @@ def warehouse() -> None:
 @warehouse.command("init")
 @_connection_options
 @one_line_errors
-def init_command(url: str | None, profile: str | None, lock_timeout: float) -> None:
+def init_command(url: str | None, profile: str | None, lock_timeout: float | None) -> None:
     """Create the database, schema and tables (incl. CHURN_SCORES with lineage columns); idempotent."""
     from churn.warehouse.schema import current_location, init
 
@@ -82,7 +83,7 @@ def seed_command(
     progress: bool | None,
     url: str | None,
     profile: str | None,
-    lock_timeout: float,
+    lock_timeout: float | None,
 ) -> None:
     """Generate the synthetic KKBox data set and load it (replacing MEMBERS, TRANSACTIONS, USER_LOGS,
     TRAIN, SCORE)."""
@@ -137,7 +138,9 @@ def _print_table(names: list[str], rows: list[tuple[Any, ...]]) -> None:
 @click.option("-o", "--output", type=click.Choice(OUTPUTS), default="table", show_default=True)
 @_connection_options
 @one_line_errors
-def sql_command(query: str, output: str, url: str | None, profile: str | None, lock_timeout: float) -> None:
+def sql_command(
+    query: str, output: str, url: str | None, profile: str | None, lock_timeout: float | None
+) -> None:
     """Run QUERY (Snowflake SQL) and print its result."""
     from churn.warehouse.loading import iter_arrow_batches, jsonable
 
@@ -171,7 +174,7 @@ def sql_command(query: str, output: str, url: str | None, profile: str | None, l
 @click.option("-o", "--output", type=click.Choice(("table", "json")), default="table", show_default=True)
 @_connection_options
 @one_line_errors
-def tables_command(output: str, url: str | None, profile: str | None, lock_timeout: float) -> None:
+def tables_command(output: str, url: str | None, profile: str | None, lock_timeout: float | None) -> None:
     """Row counts of MEMBERS, TRANSACTIONS, USER_LOGS, TRAIN, SCORE and CHURN_SCORES."""
     from churn.warehouse.schema import current_location
 
@@ -205,7 +208,7 @@ def advance_command(
     output: str,
     url: str | None,
     profile: str | None,
-    lock_timeout: float,
+    lock_timeout: float | None,
 ) -> None:
     """Simulate a new day (20170331) of listening and a transaction for some members, so their scoring
     features change."""

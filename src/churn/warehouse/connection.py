@@ -4,7 +4,8 @@ The embedded warehouse is fakesnow in patch mode on a directory of DuckDB files 
 ``<dir>/KKBOX.db``), so the real connector API and Snowflake SQL run offline and persist across processes.
 Its directory is ``$CHURN_WAREHOUSE_DIR``, else ``$CHURN_HOME/warehouse`` (``CHURN_HOME``: the first
 directory upwards from cwd holding a ``.churn`` dir, else ``./.churn``). One process at a time: a file lock
-is held for the whole ``with connect(...)``; a second process waits up to ``lock_timeout`` seconds.
+is held for the whole ``with connect(...)``; a second process waits up to ``lock_timeout`` seconds (default:
+pachlet's one lock-timeout setting, ``$PACHLET_LOCK_TIMEOUT`` else 30 s; see ``pachlet.lock.lock_timeout``).
 
 fakesnow patches ``snowflake.connector.connect`` process-wide, so while an embedded connection is open in a
 process, every connector call of that process goes to the embedded warehouse; nested embedded connections
@@ -229,11 +230,12 @@ def _guard(label: str) -> Iterator[None]:
 
 @contextmanager
 def connect(
-    url: str | None = None, *, profile: str | None = None, lock_timeout: float = 600.0
+    url: str | None = None, *, profile: str | None = None, lock_timeout: float | None = None
 ) -> Iterator[Any]:
     """A snowflake-connector connection (autocommit) for ``url``, a connections.toml ``profile``, or (no
     URL) ``$CHURN_WAREHOUSE_URL`` else the embedded warehouse. Password from ``PACHYDERM_SQL_PASSWORD``.
-    Embedded: holds the warehouse file lock for the whole block (waits up to ``lock_timeout`` seconds);
+    Embedded: holds the warehouse file lock for the whole block (waits up to ``lock_timeout`` seconds,
+    default ``pachlet.lock.lock_timeout()``);
     the URL's database and schema are created if missing and are the connection's current ones.
     Connector errors (connecting or inside the block) become one-line ``WarehouseError``s."""
     label, parsed, profile_kwargs = _resolve(url, profile)
@@ -244,9 +246,10 @@ def connect(
 @contextmanager
 def connect_url(url: str, password: str | None) -> Iterator[Any]:
     """Pachlet's SQL-egress driver entry point (``pachlet.sql_drivers`` name ``snowflake``): a DB-API
-    connection (autocommit; the caller runs BEGIN/COMMIT/ROLLBACK) to ``url`` with ``password``."""
+    connection (autocommit; the caller runs BEGIN/COMMIT/ROLLBACK) to ``url`` with ``password``. The
+    embedded warehouse's lock wait is pachlet's one setting (``$PACHLET_LOCK_TIMEOUT``, else 30 s)."""
     parsed = parse_url(url)
-    with _open(parsed.redacted(), parsed, None, password, 600.0) as conn:
+    with _open(parsed.redacted(), parsed, None, password, None) as conn:
         yield conn
 
 
@@ -256,13 +259,20 @@ def _open(
     parsed: WarehouseURL | None,
     profile_kwargs: dict[str, Any] | None,
     password: str | None,
-    lock_timeout: float,
+    lock_timeout: float | None,
 ) -> Iterator[Any]:
     import snowflake.connector
 
+    from pachlet.errors import PachletError
+    from pachlet.lock import lock_timeout as resolve_lock_timeout
+
     with ExitStack() as stack:
         if parsed is not None and parsed.embedded:
-            stack.enter_context(_EMBEDDED.open(warehouse_dir(), lock_timeout))
+            try:
+                timeout = resolve_lock_timeout(lock_timeout)
+            except PachletError as exc:
+                raise WarehouseError(f"warehouse {label}: {exc}") from None
+            stack.enter_context(_EMBEDDED.open(warehouse_dir(), timeout))
             kwargs: dict[str, Any] = {
                 "user": parsed.user,
                 "account": EMBEDDED_ACCOUNT,

@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 
 from churn.warehouse.errors import WarehouseLockTimeout
-from pachlet.lock import HolderFileLock
+from pachlet.lock import LOCK_TIMEOUT_ENV, HolderFileLock
 
 LOCK_NAME = "warehouse.lock"
 HOLDER_NAME = "warehouse.lock.holder"
@@ -35,10 +35,11 @@ class WarehouseLock:
             if self._depth > 0:
                 self._depth += 1
                 return False
-            if not self._lock.acquire(timeout):
+            if not self._lock.acquire(timeout, f"embedded warehouse {self.db_dir}"):
                 raise WarehouseLockTimeout(
                     f"embedded warehouse {self.db_dir} is in use by {self._lock.holder()}; "
-                    f"gave up after {timeout:g}s (wait for it to finish or raise the lock timeout)"
+                    f"gave up after {timeout:g}s (wait for it to finish or raise --lock-timeout / "
+                    f"${LOCK_TIMEOUT_ENV})"
                 )
             self._depth = 1
         return True

@@ -28,6 +28,7 @@ from pachlet.cli.lazy import LazyGroup
 from pachlet.cli.session import State
 from pachlet.cli.verbs import VERBS
 from pachlet.errors import PachletError
+from pachlet.lock import LOCK_TIMEOUT_ENV
 
 NOUN_MODULES = (
     pachlet.cli.repo, pachlet.cli.branch, pachlet.cli.commit, pachlet.cli.file, pachlet.cli.pipeline,
@@ -77,7 +78,8 @@ def _last_address() -> str:
 )  # fmt: skip
 @click.option(
     "--lock-timeout", envvar="PACHLET_LOCK_TIMEOUT", type=float, default=None,
-    help="Seconds to wait for another process holding the root (default 30).",
+    help="Seconds any lock wait lasts: the root, and the embedded warehouse for the egress and the "
+    "datums (env PACHLET_LOCK_TIMEOUT; default 30).",
 )  # fmt: skip
 @click.option(
     "--pachd", envvar="PACHD_ADDRESS", default=None, metavar="HOST:PORT",
@@ -87,6 +89,10 @@ def _last_address() -> str:
 @click.pass_context
 def cli(ctx: click.Context, root: Path | None, lock_timeout: float | None, pachd: str | None) -> None:
     """pachlet: run Pachyderm 2.x pipeline specs locally, with pachctl's verbs."""
+    if lock_timeout is not None:
+        # one setting for every lock wait: the egress (in this process) and the datums (its children)
+        # read it from the environment
+        os.environ[LOCK_TIMEOUT_ENV] = repr(lock_timeout)
     ctx.obj = State(
         root=root if root is not None else Path(".pachlet"), lock_timeout=lock_timeout, pachd=pachd or None
     )

@@ -45,7 +45,7 @@ from pachlet.egress.sdata import (
     read_json_chunks,
     write_rows,
 )
-from pachlet.errors import PachletError
+from pachlet.errors import LockTimeoutError, PachletError
 from pachlet.redact import redact_text, redact_url, redact_values
 
 __all__ = [
@@ -243,6 +243,9 @@ def load_tables(
         raise EgressError(
             f"SQL egress to {url}: {_redact(one_line(exc), password)}; rolled back, no table changed"
         ) from None
+    except LockTimeoutError as exc:
+        # a held warehouse (another process): waiting again would only multiply the bounded wait
+        raise EgressError(f"SQL egress to {url}: {where}: {_redact(one_line(exc), password)}") from None
     except Exception as exc:
         detail = _redact(one_line(f"{type(exc).__name__}: {exc}"), password)
         if where == "connect":
@@ -294,7 +297,8 @@ def run_egress(
         try:
             return load_tables(driver, spec, files, password)
         except EgressError as exc:
-            # like Pachyderm, retry an unreachable warehouse; data and table errors fail at once
+            # like Pachyderm, retry an unreachable warehouse; data and table errors and a lock timeout
+            # (a held warehouse, already waited for) fail at once
             if not exc.connect_failed or attempt == CONNECT_ATTEMPTS:
                 raise
             time.sleep(CONNECT_RETRY_SECONDS * attempt)

@@ -318,7 +318,14 @@ class JobRunner:
                 reason = str(exc) or type(exc).__name__
         with self.store.tx():
             if reason:
-                self.pfs.set_commit_error(pipeline, gid, reason)
+                # pachd finishes the output commit only once its egress succeeded (registry.go
+                # processJobEgressing -> succeedJob); a job that fails finishes it with the error
+                # (ppsutil.FinishJob). So readers never see the output the tables do not hold: the commit
+                # keeps its parent's tree (what the tables still hold), as any failed job's does.
+                out = self.pfs.find_commit(pipeline, gid)
+                parent = out.parent if out is not None else None
+                parent_tree = self.pfs.commit_file_tree(pipeline, parent) if parent else {}
+                self.pfs.finish_output_commit(pipeline, gid, parent_tree, error=reason)
                 self.jobs.update(job, state=JOB_FAILURE, reason=reason, finished=now_ts(), owner_pid=None)
             else:
                 self.jobs.update(job, state=JOB_SUCCESS, finished=now_ts(), owner_pid=None)

@@ -73,14 +73,14 @@ def serve_command(
     `--pachd localhost:PORT`. The web console (DAG, commits, jobs, datums, logs) is served on
     http://ADDRESS:4000/ unless --no-console."""
     # Imported here so ``pachlet --help`` (which loads this command for its summary) stays fast.
-    from pachlet.api import DEFAULT_LOCK_TIMEOUT, default_root
+    from pachlet.api import default_root
     from pachlet.server.serve import DEFAULT_CONSOLE_PORT, Server
 
     state = ctx.obj
     root = serve_root
     if root is None:
         root = getattr(state, "root", None) or default_root()
-    lock_timeout = getattr(state, "lock_timeout", None) or DEFAULT_LOCK_TIMEOUT
+    lock_timeout = getattr(state, "lock_timeout", None)
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",

@@ -33,7 +33,7 @@ from python_pachyderm.proto.v2.pps import pps_pb2_grpc
 from python_pachyderm.proto.v2.transaction import transaction_pb2_grpc
 from python_pachyderm.proto.v2.version.versionpb import version_pb2_grpc
 
-from pachlet.api import DEFAULT_LOCK_TIMEOUT, Pachlet
+from pachlet.api import Pachlet
 from pachlet.server import misc
 from pachlet.server.pfs import PFSServicer
 from pachlet.server.pps import PPSServicer
@@ -60,7 +60,7 @@ class Server:
         *,
         address: str = DEFAULT_ADDRESS,
         port: int = DEFAULT_PORT,
-        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        lock_timeout: float | None = None,
         poll: float = DEFAULT_POLL_SECONDS,
         cron: bool = True,
         max_workers: int = 32,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from churn.warehouse import (
     iter_arrow_batches,
     warehouse_dir,
 )
+from helpers.warehouse import start_holder
 
 
 def test_warehouse_dir_follows_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -130,34 +130,9 @@ def test_unreachable_warehouse_fails_fast_and_redacted(monkeypatch: pytest.Monke
 
 CHURN = str(Path(sys.executable).parent / "churn")
 
-HOLDER = textwrap.dedent(
-    """
-    import sys, time
-    from pathlib import Path
-    from churn.warehouse import connect, init
-    with connect() as conn:
-        init(conn)
-        Path(sys.argv[1]).write_text("ready")
-        time.sleep(float(sys.argv[2]))
-    """
-)
-
-
-def _start_holder(tmp_path: Path, hold: float) -> subprocess.Popen[bytes]:
-    ready = tmp_path / "ready"
-    script = tmp_path / "hold_warehouse.py"
-    script.write_text(HOLDER)
-    proc = subprocess.Popen([sys.executable, str(script), str(ready), str(hold)])
-    deadline = time.monotonic() + 30
-    while not ready.exists():
-        assert proc.poll() is None, "holder died"
-        assert time.monotonic() < deadline, "holder never took the lock"
-        time.sleep(0.05)
-    return proc
-
 
 def test_lock_second_process_waits_then_proceeds(tmp_path: Path) -> None:
-    holder = _start_holder(tmp_path, hold=2.0)
+    holder = start_holder(tmp_path, hold=2.0)
     try:
         started = time.monotonic()
         out = subprocess.run(
@@ -175,7 +150,7 @@ def test_lock_second_process_waits_then_proceeds(tmp_path: Path) -> None:
 
 
 def test_lock_timeout_names_the_holder(tmp_path: Path) -> None:
-    holder = _start_holder(tmp_path, hold=30.0)
+    holder = start_holder(tmp_path, hold=30.0)
     try:
         out = subprocess.run(
             [CHURN, "warehouse", "tables", "--lock-timeout", "0.5"],
@@ -194,7 +169,11 @@ def test_lock_timeout_names_the_holder(tmp_path: Path) -> None:
     assert out.returncode == 1
     assert f"in use by pid {holder.pid} (hold_warehouse.py" in out.stderr
     assert "gave up after 0.5s" in out.stderr
-    assert len(out.stderr.strip().splitlines()) == 1
+    # a notice as it starts waiting (naming the holder), then the one error line
+    notice, error = out.stderr.strip().splitlines()
+    assert notice.startswith("pachlet: waiting up to 0.5s for embedded warehouse ")
+    assert f"in use by pid {holder.pid} (hold_warehouse.py" in notice and " since " in notice
+    assert "gave up after 0.5s" in error
     # the OS dropped the killed holder's lock: the warehouse is usable again at once
     with connect(lock_timeout=5) as conn:
         cur = conn.cursor()

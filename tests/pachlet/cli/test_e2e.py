@@ -363,7 +363,12 @@ def test_root_held_by_another_process_is_one_clear_line(tmp_path: Path) -> None:
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == b"ready"
         proc = pachlet("--lock-timeout", "0.5", "create", "repo", "x", ok=False)
-        assert_one_line_error(proc, root, f"pid {holder.pid}")
+        # a notice naming the holder as soon as it waits, then one error line
+        notice, error = proc.stderr.decode().strip().splitlines()
+        assert notice.startswith(
+            f"pachlet: waiting up to 0.5s for pachlet root {root}, in use by pid {holder.pid}"
+        )
+        assert proc.returncode == 1 and root in error and f"pid {holder.pid}" in error and "gave up" in error
     finally:
         holder.kill()
         holder.wait()

@@ -3,14 +3,16 @@ into the embedded warehouse (real fakesnow via ``churn.warehouse``, found throug
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 
 import pachlet.egress
 from churn.warehouse import EMBEDDED_URL, egress_driver
-from helpers.warehouse import sql
+from helpers.warehouse import sql, start_holder
 from pachlet.api import Pachlet
+from pachlet.errors import PachletError
 from pachlet.records import JOB_EGRESSING, JOB_FAILURE, JOB_SUCCESS
 
 SECRET_VALUE = "pw-from-the-secret-123"
@@ -152,3 +154,74 @@ def test_unreachable_warehouse_retried_then_rerun_succeeds(
     pach.run_until_idle()
     assert pach.list_jobs("scores_out")[0].state == JOB_SUCCESS
     assert sql("SELECT MSNO FROM SCORES_T ORDER BY MSNO") == [("u1",), ("u2",)]
+
+
+def test_held_warehouse_fails_the_egress_once_within_the_lock_timeout(
+    pach: Pachlet, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process holds the embedded warehouse: with ``PACHLET_LOCK_TIMEOUT=0.5`` the egress waits
+    half a second, once (a lock timeout is not a connection failure to retry), and the job's reason
+    names the holder; the root is free again at once."""
+    sql("CREATE TABLE SCORES_T (MSNO VARCHAR, CHURN_PROBABILITY DOUBLE)")
+    holder = start_holder(tmp_path, hold=60.0)
+    attempts: list[str] = []
+    real_connect = egress_driver.connect
+
+    def counting_connect(url: str, password: str | None) -> Any:
+        attempts.append(url)
+        return real_connect(url, password)
+
+    monkeypatch.setattr(egress_driver, "connect", counting_connect)
+    monkeypatch.setenv("PACHLET_LOCK_TIMEOUT", "0.5")
+    try:
+        pach.put_file("scores", "master", "/SCORES_T/a.csv", b"MSNO,CHURN_PROBABILITY\nu1,0.1\n")
+        pach.create_pipeline(egress_pipeline())
+        started = time.monotonic()
+        pach.run_until_idle()
+        waited = time.monotonic() - started
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    job = pach.list_jobs("scores_out")[0]
+    assert job.state == JOB_FAILURE
+    assert (
+        f"in use by pid {holder.pid} (hold_warehouse.py" in job.reason and "gave up after 0.5s" in job.reason
+    )
+    assert len(attempts) == 1 and waited < 10
+    assert SECRET_VALUE not in job.reason
+
+
+def test_ingest_honours_the_lock_timeout(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ingest stage's warehouse connect waits as long as the one setting says, then names the holder."""
+    from churn.stages.common import StageError
+    from churn.stages.ingest import ingest
+
+    queries = tmp_path / "queries"
+    queries.mkdir()
+    (queries / "0000").write_text("SELECT 1 AS MSNO")
+    holder = start_holder(tmp_path, hold=60.0)
+    monkeypatch.setenv("PACHLET_LOCK_TIMEOUT", "0.3")
+    try:
+        started = time.monotonic()
+        with pytest.raises(StageError, match=rf"in use by pid {holder.pid} .*gave up after 0.3s"):
+            ingest(queries, EMBEDDED_URL, 1, True, tmp_path / "out")
+        assert time.monotonic() - started < 10
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+
+
+def test_the_cli_flag_is_the_setting_the_egress_and_datums_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from pachlet.cli.root import cli
+    from pachlet.lock import lock_timeout
+
+    monkeypatch.setenv("PACHLET_LOCK_TIMEOUT", "")
+    assert lock_timeout() == 30.0
+    result = CliRunner().invoke(cli, ["--lock-timeout", "2.5", "version", "--client-only"])
+    assert result.exit_code == 0, result.output
+    assert lock_timeout() == 2.5  # what connect_url (the egress) and every datum's environment now see
+    monkeypatch.setenv("PACHLET_LOCK_TIMEOUT", "soon")
+    with pytest.raises(PachletError, match=r"\$PACHLET_LOCK_TIMEOUT='soon': expected a number of seconds"):
+        lock_timeout()
