@@ -7,6 +7,9 @@
   e.g. a datum's log file).
 - ``redact_text(text, secrets)``: a message that may hold URLs among other words: the secret values,
   then every URL in it (a run of non-blank characters containing ``://``) as ``redact_url`` does.
+- ``StreamRedactor(secrets)``: the same masking over a byte stream fed in arbitrary chunks (a datum's
+  output as it is produced): a value split across chunks is still masked, because a tail that could be
+  the start of a value is held back until the next chunk (or ``flush``) shows how it ends.
 
 The mask is ``********`` unless the caller passes its own (churn's warehouse messages use ``***``,
 datum logs ``[REDACTED]``).
@@ -65,3 +68,52 @@ def redact_text(text: str, secrets: Iterable[str | None] = (), *, mask: str = MA
     """A message with the ``secrets`` and the passwords of the URLs it holds replaced by ``mask``."""
     text = redact_values(text, secrets, mask=mask)
     return _URL_IN_TEXT_RE.sub(lambda m: _redact_url_token(m, mask), text)
+
+
+class StreamRedactor:
+    """``redact_values`` over a byte stream: ``feed`` chunks, get back what is safe to write now (every
+    secret value masked, even one split across chunks); ``flush`` at the end returns the held-back
+    tail, masked. Only a tail that could be the start of a value is held back, so a line that does not
+    end like one is written at once. Longer values win over values they contain, as in
+    ``redact_values``."""
+
+    def __init__(self, secrets: Iterable[str | None], *, mask: str = MASK) -> None:
+        self._values = sorted({s.encode() for s in secrets if s}, key=len, reverse=True)
+        self._mask = mask.encode()
+        self._pattern = re.compile(b"|".join(re.escape(v) for v in self._values)) if self._values else None
+        self._pending = b""
+
+    def _partial(self, buf: bytes) -> int:
+        """The length of the longest tail of ``buf`` that is a proper prefix of a value."""
+        for k in range(min(len(buf), len(self._values[0]) - 1), 0, -1):
+            tail = buf[-k:]
+            if any(len(v) > k and v.startswith(tail) for v in self._values):
+                return k
+        return 0
+
+    def feed(self, chunk: bytes) -> bytes:
+        """The masked bytes of ``chunk`` (with what was held back before) that no later byte can change."""
+        if self._pattern is None:
+            return chunk
+        buf = self._pending + chunk
+        # a value that goes on past ``buf`` starts at or after ``limit``; one starting before it is
+        # whole in ``buf`` (and the longest there), so the regex sees it
+        limit = len(buf) - self._partial(buf)
+        out: list[bytes] = []
+        pos = 0
+        for m in self._pattern.finditer(buf):
+            if m.start() >= limit:
+                break
+            out += [buf[pos : m.start()], self._mask]
+            pos = m.end()
+        cut = max(pos, limit)
+        out.append(buf[pos:cut])
+        self._pending = buf[cut:]
+        return b"".join(out)
+
+    def flush(self) -> bytes:
+        """The held-back tail, masked (call once the stream has ended)."""
+        tail, self._pending = self._pending, b""
+        if self._pattern is None or not tail:
+            return tail
+        return self._pattern.sub(lambda _m: self._mask, tail)

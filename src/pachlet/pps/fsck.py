@@ -1,6 +1,6 @@
 """The PPS half of fsck: jobs left running by a process that died go back to the queue (the next run
 resumes them, as pachd restarts a job after a worker dies), jobs without an output commit are reported,
-stale per-datum scratch roots are deleted. The PFS half is ``pachlet.pfs.fsck``."""
+stale per-datum scratch roots are deleted, logs of interrupted datums are scrubbed of secret values. The PFS half is ``pachlet.pfs.fsck``."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from collections.abc import Callable
 
 from pachlet.pfs.driver import PFS
 from pachlet.pfs.fsck import owner_dead, recorder
+from pachlet.pps.datum_log import end_orphans, scrub_job_logs
 from pachlet.pps.jobs import JobRegistry
 from pachlet.records import FsckReport
+from pachlet.secrets import Secrets
 from pachlet.store import Store
 
 
@@ -30,6 +32,22 @@ def check_jobs(
     queued = jobs.queued_count()
     if queued:
         report.notes.append(f"{queued} job(s) queued")
+
+
+def check_interrupted_logs(
+    store: Store, secrets: Secrets, jobs: JobRegistry, report: FsckReport, *, fix: bool, writer: bool
+) -> None:
+    """Datum processes of interrupted jobs still running (ended with ``fix``), and logs of interrupted
+    datums that hold a secret value in clear (masked with ``fix``). Datum output is masked as it
+    streams, so this finds only logs of an older pachlet or of a partial write."""
+    found = recorder(report)
+    for j in jobs.interrupted():
+        if not owner_dead(j.owner_pid, writer=writer):
+            continue
+        if fix and (ended := end_orphans(j.pipeline, j.id)):
+            found(f"ended {len(ended)} datum process(es) of interrupted job {j.pipeline}@{j.id}", fix)
+        for what in scrub_job_logs(store.logs, secrets, j.pipeline, j.id, fix=fix):
+            found(f"log {what} of interrupted job {j.pipeline}@{j.id} held secret values in clear", fix)
 
 
 def check_outputs_and_scratch(

@@ -22,6 +22,7 @@ from typing import Any
 from pachlet.durations import duration_seconds
 from pachlet.errors import PachletError
 from pachlet.pfs.driver import PFS
+from pachlet.pps.datum_log import private_dir
 from pachlet.pps.datums import CommitFiles, Datum, FileInfo, compute_datums
 from pachlet.pps.jobs import Job, JobRegistry
 from pachlet.pps.pipelines import PipelineRegistry
@@ -202,7 +203,7 @@ class JobRunner:
         log_dir = self.store.logs / pipeline / job_id
         if log_dir.exists():
             shutil.rmtree(log_dir, ignore_errors=True)
-        log_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(log_dir, top=self.store.logs)  # logs/, logs/<pipeline>/, logs/<pipeline>/<job>/: 0700
         scratch = self.store.scratch / job_id / pipeline
         scratch.mkdir(parents=True, exist_ok=True)
         return JobContext(

@@ -27,8 +27,9 @@ from pachlet.pfs.driver import PFS
 from pachlet.pps import datum_records
 from pachlet.pps import fsck as pps_fsck
 from pachlet.pps.cron import Cron
+from pachlet.pps.datum_log import end_orphans, scrub_job_logs
 from pachlet.pps.datums import CommitFiles, Datum, compute_datums
-from pachlet.pps.jobs import JobRegistry
+from pachlet.pps.jobs import Job, JobRegistry
 from pachlet.pps.pending_job import EgressHook, JobRunner, ProgressCallback, clear_scratch, commit_files
 from pachlet.pps.pipelines import PipelineRegistry, input_branches, output_branch
 from pachlet.records import (
@@ -187,7 +188,12 @@ class PPS:
         return done
 
     def _requeue_interrupted(self) -> None:
-        self.jobs.requeue_interrupted(lambda j: clear_scratch(self.store, j.id, j.pipeline))
+        def on_requeue(job: Job) -> None:
+            clear_scratch(self.store, job.id, job.pipeline)
+            end_orphans(job.pipeline, job.id)
+            scrub_job_logs(self.store.logs, self.secrets, job.pipeline, job.id, fix=True)
+
+        self.jobs.requeue_interrupted(on_requeue)
 
     def interrupted_jobs(self) -> list[JobInfo]:
         """Jobs some process was running (an owner pid is set)."""
@@ -237,6 +243,9 @@ class PPS:
         writer = not self.store.read_only
         fix = fix and writer
         with self.run_lock if writer else nullcontext():
+            pps_fsck.check_interrupted_logs(
+                self.store, self.secrets, self.jobs, report, fix=fix, writer=writer
+            )
             pps_fsck.check_jobs(self.jobs, report, fix=fix, writer=writer, requeue=self._requeue_interrupted)
             self.pfs.fsck(report, fix=fix, also_referenced=pps_fsck.referenced_objects(self.store))
             pps_fsck.check_outputs_and_scratch(self.store, self.pfs, self.jobs, report, fix=fix)

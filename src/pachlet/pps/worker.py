@@ -26,13 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pachlet.pps.datum_log import LOG_MASK, DatumLog, private_dir, write_private
 from pachlet.pps.datums import Datum
 from pachlet.records import DATUM_FAILED, DATUM_RECOVERED, DATUM_SUCCESS
-from pachlet.redact import redact_values
 from pachlet.store import Store
-
-LOG_MASK = "[REDACTED]"
-"""What a secret value becomes in a datum's log."""
 
 
 def map_paths(text: str, mapping: Sequence[tuple[str, str]]) -> str:
@@ -80,7 +77,7 @@ class DatumResult:
 
 
 def _popen_run(
-    cmd: list[str], stdin: bytes | None, env: dict[str, str], log: Any, timeout: float | None
+    cmd: list[str], stdin: bytes | None, env: dict[str, str], log: DatumLog, timeout: float | None
 ) -> tuple[int | None, str]:
     """Run a command; (return code, "") or (None, reason) when it could not run or timed out."""
     try:
@@ -90,9 +87,10 @@ def _popen_run(
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
-            start_new_session=timeout is not None,
+            start_new_session=True,  # its own process group, ended with the datum (DatumLog.end_process)
         )
     except OSError as exc:
+        log.end_process(None)
         return None, f"could not start {cmd[0]!r}: {exc.strerror or exc}"
     try:
         proc.communicate(stdin, timeout=timeout)
@@ -103,6 +101,8 @@ def _popen_run(
             proc.kill()
         proc.wait()
         return None, f"datum timed out after {timeout:g}s"
+    finally:
+        log.end_process(proc)  # no process of the datum outlives it; its output is all in the log
     return proc.returncode, ""
 
 
@@ -121,14 +121,6 @@ def _collect_outputs(store: Store, out_dir: Path) -> list[tuple[str, str, int]]:
                 digest, size = store.put_path(full, move=True)
             outputs.append((rel, digest, size))
     return outputs
-
-
-def _redact(path: Path, secrets: list[str]) -> None:
-    """Mask the datum's secret values in its log file (pachlet.redact's one rule)."""
-    data = path.read_bytes()
-    changed = redact_values(data, secrets, mask=LOG_MASK)
-    if changed != data:
-        path.write_bytes(changed)
 
 
 def run_datum(ctx: JobContext, datum: Datum, env_extra: dict[str, str]) -> DatumResult:
@@ -169,8 +161,8 @@ def run_datum(ctx: JobContext, datum: Datum, env_extra: dict[str, str]) -> Datum
         sroot = root / "secrets"
         for rel, content in ctx.secret_files.items():
             p = sroot / rel.lstrip("/")
-            p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_bytes(content)
+            private_dir(p.parent, top=sroot)  # 0700 dirs, 0600 files: the values are for this user only
+            write_private(p, content)
         mapping += [(mp, str(sroot / mp.lstrip("/"))) for mp in ctx.mount_paths]
     env = {k: map_paths(v, mapping) for k, v in env.items()}
     env.update(env_extra)
@@ -183,7 +175,7 @@ def run_datum(ctx: JobContext, datum: Datum, env_extra: dict[str, str]) -> Datum
     reason = ""
     state = DATUM_FAILED
     outputs: list[tuple[str, str, int]] = []
-    with open(log_path, "wb") as log:
+    with DatumLog(log_path, ctx.secret_values, LOG_MASK) as log:  # 0600, redacted as it streams
         if not cmd:
             reason = "transform.cmd is empty"
         while cmd and attempts < ctx.tries and not ctx.stop.is_set():
@@ -209,8 +201,6 @@ def run_datum(ctx: JobContext, datum: Datum, env_extra: dict[str, str]) -> Datum
                 state = DATUM_RECOVERED
     if state == DATUM_SUCCESS:
         outputs = _collect_outputs(ctx.store, out)
-    if ctx.secret_values:
-        _redact(log_path, ctx.secret_values)
     shutil.rmtree(root, ignore_errors=True)
     return DatumResult(
         datum_id=datum.id,
