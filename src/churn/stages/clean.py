@@ -10,7 +10,10 @@ Rejections (quarantine REASON): ``missing_msno``, ``unparseable_<COLUMN>`` (not 
 an integer column), ``invalid_label`` (IS_CHURN not 0/1), ``invalid_cutoff_date``,
 ``expire_before_transaction`` (the latest transaction, not a cancellation, expires before it was made
 and has no plan days to rebuild the expiry from), ``duplicate_msno_conflict`` (a second, different row for a user already seen).
-Exact duplicate rows are removed and counted. Repairs are listed in ``REPAIRS``.
+Exact duplicate rows are removed and counted. Repairs are listed in ``REPAIRS``. Records that are not rows
+of the query's columns (``too_many_fields``, ``too_few_fields``, ``bad_quoting``) are quarantined too, with
+their RAW text; every quarantined row carries its LINE in the shard. A shard fails only when none of its
+rows is readable.
 
     churn-clean --input /pfs/data --out /pfs/out
 """
@@ -18,7 +21,6 @@ Exact duplicate rows are removed and counted. Repairs are listed in ``REPAIRS``.
 from __future__ import annotations
 
 import csv
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,34 +80,99 @@ class CleanResult:
     report: dict[str, object] = field(default_factory=dict)
 
 
-def _read_raw(path: Path) -> pd.DataFrame:
-    """The CSV as strings, with column names (a headerless file gets the query's names by column count)."""
-    text = path.read_text(encoding="utf-8")
-    if not text.strip():
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in layout.columns(False)})
-    first = next(csv.reader(io.StringIO(text)))
-    has_header = bool(first) and first[0].strip().upper() == layout.ID
+MALFORMED: tuple[str, ...] = ("too_many_fields", "too_few_fields", "bad_quoting")
+"""Rejections of rows the CSV reader cannot split into the query's columns (quarantined with LINE, RAW)."""
+LINE = "LINE"
+RAW = "RAW"
+MAX_RAW = 1000
+
+
+@dataclass(frozen=True)
+class Malformed:
+    """A record that is not a row of the query's columns: its first line, its raw text, the reason."""
+
+    line: int
+    raw: str
+    reason: str
+
+
+@dataclass
+class RawShard:
+    """A shard read as strings: the well-formed rows (with their line numbers) and the malformed ones."""
+
+    rows: pd.DataFrame
+    lines: list[int]
+    malformed: list[Malformed]
+
+
+def _records(lines: list[str]) -> tuple[list[tuple[int, list[str]]], list[Malformed]]:
+    """``(line, fields)`` of every record, and the records the CSV reader refuses (bad quoting). A bad
+    quote that runs on over later lines costs only its first line: reading restarts after it."""
+    records: list[tuple[int, list[str]]] = []
+    bad: list[Malformed] = []
+    base = 0
+    while base < len(lines):
+        reader = csv.reader((lines[k] for k in range(base, len(lines))), strict=True)
+        prev = 0
+        try:
+            for fields in reader:
+                if fields:  # a blank line is no record
+                    records.append((base + prev + 1, fields))
+                prev = reader.line_num
+            break
+        except csv.Error:
+            start = base + prev + 1
+            bad.append(Malformed(start, lines[start - 1].rstrip("\r\n")[:MAX_RAW], "bad_quoting"))
+            base = start
+    return records, bad
+
+
+def _read_raw(path: Path) -> RawShard:
+    """The CSV as strings, with column names (a headerless file gets the query's names by column count)
+    and line numbers; rows with too many or too few fields, or bad quoting, are set apart as
+    ``Malformed`` (``StageError`` only when no row at all is readable)."""
     try:
-        raw = pd.read_csv(
-            io.StringIO(text),
-            dtype=str,
-            keep_default_na=False,
-            header=0 if has_header else None,
-            skip_blank_lines=True,
-        )
-    except (pd.errors.ParserError, ValueError) as exc:
-        raise StageError(f"{path}: not a readable CSV file ({str(exc).splitlines()[0]})") from exc
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise StageError(f"{path}: not UTF-8 text (byte {exc.start}); nothing in it is readable") from None
+    text_lines = text.splitlines(keepends=True)
+    records, malformed = _records(text_lines)
+    if not records and not malformed:
+        empty = pd.DataFrame({c: pd.Series(dtype=object) for c in layout.columns(False)})
+        return RawShard(empty, [], [])
+    has_header = bool(records) and records[0][1][0].strip().upper() == layout.ID
     if has_header:
-        raw.columns = [str(c).strip().upper() for c in raw.columns]
-        return raw
-    for with_label in (True, False):
-        if raw.shape[1] == len(layout.columns(with_label)):
-            raw.columns = layout.columns(with_label)
-            return raw
-    raise StageError(
-        f"{path}: no header row and {raw.shape[1]} columns, which matches neither the train "
-        f"({len(layout.columns(True))}) nor the score ({len(layout.columns(False))}) query"
-    )
+        header = [c.strip().upper() for c in records[0][1]]
+        records = records[1:]
+    else:
+        counts = pd.Series([len(f) for _, f in records]).value_counts()
+        widths = [len(layout.columns(w)) for w in (True, False)]
+        common = [int(n) for n in counts.index if int(n) in widths]
+        if not common:
+            found = int(counts.index[0]) if len(counts) else 0
+            raise StageError(
+                f"{path}: no header row and {found} columns, which matches neither the train "
+                f"({widths[0]}) nor the score ({widths[1]}) query"
+            )
+        header = layout.columns(common[0] == widths[0])
+    width = len(header)
+    good: list[list[str]] = []
+    lines: list[int] = []
+    for line, fields in records:
+        if len(fields) == width:
+            good.append(fields)
+            lines.append(line)
+        else:
+            reason = "too_many_fields" if len(fields) > width else "too_few_fields"
+            malformed.append(Malformed(line, text_lines[line - 1].rstrip("\r\n")[:MAX_RAW], reason))
+    malformed.sort(key=lambda m: m.line)
+    if not good and malformed:
+        raise StageError(
+            f"{path}: no readable row: all {len(malformed)} are malformed "
+            f"(first at line {malformed[0].line}: {malformed[0].reason})"
+        )
+    rows = pd.DataFrame(good, columns=header, dtype=str) if good else pd.DataFrame(columns=header, dtype=str)
+    return RawShard(rows, lines, malformed)
 
 
 def _valid_dates(values: pd.Series, low: int = MIN_DATE, high: pd.Series | int | None = None) -> pd.Series:
@@ -149,8 +216,17 @@ def _parse(raw: pd.DataFrame, cols: list[str]) -> tuple[pd.DataFrame, pd.Series]
     return pd.DataFrame(typed, index=raw.index), reason
 
 
-def clean_frame(raw: pd.DataFrame, source: str) -> CleanResult:
-    """Clean one shard given as strings; ``source`` names it in errors and in the report."""
+def clean_frame(
+    raw: pd.DataFrame,
+    source: str,
+    *,
+    lines: list[int] | None = None,
+    malformed: list[Malformed] | None = None,
+) -> CleanResult:
+    """Clean one shard given as strings; ``source`` names it in errors and in the report. ``lines``:
+    the line number of each row (quarantined rows carry it); ``malformed``: the records that are not
+    rows (quarantined and counted with their reason, line and raw text)."""
+    malformed = malformed or []
     raw_cols = list(raw.columns)
     with_label = layout.LABEL in raw_cols
     cols = layout.columns(with_label)
@@ -294,12 +370,27 @@ def clean_frame(raw: pd.DataFrame, source: str) -> CleanResult:
             out[col] = df[col].astype("string")
     quarantine = raw[reason != ""].copy()
     quarantine[REASON] = reason[reason != ""]
+    quarantine[LINE] = pd.Series(lines, index=raw.index, dtype="Int64")[reason != ""] if lines else pd.NA
+    quarantine[RAW] = ""
+    if malformed:
+        bad = pd.DataFrame(
+            {
+                **{
+                    c: [m.raw.split(",", 1)[0] if c == layout.ID else "" for m in malformed] for c in raw_cols
+                },
+                REASON: [m.reason for m in malformed],
+                LINE: pd.array([m.line for m in malformed], dtype="Int64"),
+                RAW: [m.raw for m in malformed],
+            }
+        )
+        quarantine = pd.concat([quarantine, bad], ignore_index=True).sort_values(LINE, kind="stable")
     rejections: dict[str, int] = {k: int(v) for k, v in sorted(quarantine[REASON].value_counts().items())}
     report: dict[str, object] = {
         "input": source,
-        "rows_in": int(len(raw)),
+        "rows_in": int(len(raw)) + len(malformed),
         "rows_out": int(len(out)),
         "quarantined": int(len(quarantine)),
+        "malformed_lines": [m.line for m in malformed][:100],
         "duplicates_removed": int(dup.sum()),
         "has_label": with_label,
         "repairs": repairs,
@@ -316,7 +407,8 @@ def clean_frame(raw: pd.DataFrame, source: str) -> CleanResult:
 def clean_file(path: Path, out_dir: Path) -> dict[str, object]:
     """Clean one shard file and write its data, quarantine and report files; returns the report."""
     shard = path.stem
-    result = clean_frame(_read_raw(path), path.name)
+    shard_in = _read_raw(path)
+    result = clean_frame(shard_in.rows, path.name, lines=shard_in.lines, malformed=shard_in.malformed)
     for sub, frame in (("data", result.data), ("quarantine", result.quarantine)):
         target = out_dir / sub / f"{shard}.csv"
         target.parent.mkdir(parents=True, exist_ok=True)

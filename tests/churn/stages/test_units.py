@@ -155,7 +155,8 @@ def test_clean_repairs_and_quarantines_dirty_rows(tmp_path: Path) -> None:
     assert by.loc["k", "SECS_30D"] == 0.0
 
     q = pd.read_csv(out / "quarantine" / "shard-00.csv", dtype=str, keep_default_na=False)
-    assert list(q.columns) == [*layout.columns(True), "REASON"]
+    assert list(q.columns) == [*layout.columns(True), "REASON", "LINE", "RAW"]
+    assert q.loc[q["MSNO"] == "h", "LINE"].item() == "10"  # header is line 1, h the 9th row
     assert dict(zip(q["MSNO"], q["REASON"], strict=True)) == {
         "f": "expire_before_transaction",
         "": "missing_msno",
@@ -183,7 +184,7 @@ def test_clean_header_only_and_empty_file(tmp_path: Path) -> None:
     empty.write_text("")
     rep = clean_file(empty, tmp_path / "out")
     assert rep["rows_out"] == 0
-    assert (tmp_path / "out" / "quarantine" / "shard-03.csv").read_text().strip().endswith("REASON")
+    assert (tmp_path / "out" / "quarantine" / "shard-03.csv").read_text().strip().endswith("REASON,LINE,RAW")
 
 
 def test_clean_headerless_csv_and_missing_column(tmp_path: Path) -> None:
@@ -194,6 +195,45 @@ def test_clean_headerless_csv_and_missing_column(tmp_path: Path) -> None:
     bad.write_text("MSNO,IS_CHURN\na,1\n")
     with pytest.raises(StageError, match=r"shard-05.csv: missing column CUTOFF_DATE"):
         clean_file(bad, tmp_path / "out")
+
+
+def test_clean_quarantines_malformed_rows_with_their_line_numbers(tmp_path: Path) -> None:
+    """An over-wide row, a short row and a bad quote are quarantined with their line numbers and
+    counted; the rest of the shard (including the line after an unterminated quote) is cleaned."""
+    path = write_csv(tmp_path / "in" / "shard-06.csv", [good_row(m) for m in "abcdef"])
+    lines = path.read_text().splitlines()  # header, a..f at lines 2..7
+    lines[2] = lines[2] + ",surplus"  # b: one field too many
+    lines[3] = ",".join(lines[3].split(",")[:5])  # c: too few
+    lines[4] = lines[4].replace(",", ',"oops', 1)  # d: a quote that never closes (runs on to the end)
+    path.write_text("\n".join(lines) + "\n")
+    rep = clean_file(path, tmp_path / "out")
+    assert rep["rows_in"] == 6 and rep["rows_out"] == 3 and rep["quarantined"] == 3
+    assert rep["rows_in"] == rep["rows_out"] + rep["quarantined"] + rep["duplicates_removed"]
+    assert rep["rejections"] == {"bad_quoting": 1, "too_few_fields": 1, "too_many_fields": 1}
+    assert rep["malformed_lines"] == [3, 4, 5]
+    data = pd.read_csv(tmp_path / "out" / "data" / "shard-06.csv", dtype={"MSNO": str})
+    assert sorted(data["MSNO"]) == ["a", "e", "f"]
+    q = pd.read_csv(tmp_path / "out" / "quarantine" / "shard-06.csv", dtype=str, keep_default_na=False)
+    assert list(zip(q["LINE"], q["REASON"], q["MSNO"], strict=True)) == [
+        ("3", "too_many_fields", "b"),
+        ("4", "too_few_fields", "c"),
+        ("5", "bad_quoting", "d"),
+    ]
+    assert q.loc[0, "RAW"] == lines[2] and q.loc[0, "RAW"].endswith(",surplus")
+
+
+def test_clean_fails_a_shard_only_when_nothing_is_readable(tmp_path: Path) -> None:
+    path = tmp_path / "in" / "shard-07.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = ",".join(layout.columns(True))
+    path.write_text(f'{header}\na,1\nb,"2\n')
+    with pytest.raises(
+        StageError, match=r"shard-07.csv: no readable row: all 2 are malformed \(first at line 2"
+    ):
+        clean_file(path, tmp_path / "out")
+    path.write_bytes(header.encode() + b"\n\xff\xfe,1\n")
+    with pytest.raises(StageError, match=r"shard-07.csv: not UTF-8 text"):
+        clean_file(path, tmp_path / "out")
 
 
 # ------------------------------------------------------------------ features
