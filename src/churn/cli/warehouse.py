@@ -1,4 +1,4 @@
-"""``churn warehouse``: init, seed, sql, tables, advance — against the embedded or a real warehouse."""
+"""``churn warehouse``: init, seed, sql, tables, advance, fsck — against the embedded or a real warehouse."""
 
 from __future__ import annotations
 
@@ -50,6 +50,31 @@ def _open(url: str | None, profile: str | None, lock_timeout: float | None) -> I
 @click.group("warehouse")
 def warehouse() -> None:
     """The Snowflake warehouse (embedded fakesnow by default): create, seed, query, count."""
+
+
+@warehouse.command("fsck")
+@click.option("--fix", is_flag=True, help="Remove what is found.")
+@click.option(
+    "--lock-timeout",
+    type=float,
+    default=None,
+    envvar="PACHLET_LOCK_TIMEOUT",
+    help="Seconds to wait for the embedded warehouse (env PACHLET_LOCK_TIMEOUT; default 30).",
+)
+@one_line_errors
+def fsck_command(fix: bool, lock_timeout: float | None) -> None:
+    """Check the embedded warehouse for stage directories a crashed process left (staged table data);
+    exit 1 while some remain (remove them with --fix)."""
+    from churn.warehouse.connection import warehouse_dir
+    from churn.warehouse.staging import fsck
+
+    found = fsck(warehouse_dir(), fix=fix, lock_timeout=lock_timeout)
+    for line in found:
+        click.echo(line)
+    if not found:
+        click.echo("embedded warehouse: no leftover stage directory")
+    elif not fix:
+        sys.exit(1)
 
 
 @warehouse.command("init")

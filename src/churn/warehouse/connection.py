@@ -24,6 +24,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
+from churn.warehouse import staging
 from churn.warehouse.errors import WarehouseError
 from churn.warehouse.lock import WarehouseLock
 from churn.warehouse.url import EMBEDDED_ACCOUNT, EMBEDDED_URL, WarehouseURL, parse_url, redact_url
@@ -97,6 +98,8 @@ class _EmbeddedSession:
                         f"embedded warehouse {db_dir}: snowflake.connector is already patched by someone else "
                         "in this process"
                     ) from None
+                # fakesnow's stages under the warehouse dir, removed with the connection (staging.py)
+                stack.callback(staging.close_staging, staging.open_staging(db_dir))
                 with self._mutex:
                     self._stack, self._dir = stack, db_dir
             yield
