@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from pachlet.lock import DEFAULT_LOCK_TIMEOUT as DEFAULT_LOCK_TIMEOUT  # re-exported (30 s)
 from pachlet.lock import RootLock, lock_timeout
 from pachlet.pfs.driver import PFS
 from pachlet.pps.datums import Datum
