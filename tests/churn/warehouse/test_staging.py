@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from churn.warehouse import connect, egress_driver, init, warehouse_dir
 from churn.warehouse.staging import staging_root
@@ -71,6 +72,7 @@ def test_stages_live_under_the_warehouse_and_go_with_the_connection() -> None:
     assert list(staging_root(warehouse_dir()).iterdir()) == []
 
 
+@pytest.mark.e2e
 def test_kill_9_mid_egress_leftovers_reported_and_removed(tmp_path: Path) -> None:
     original, used = _crash_mid_egress(tmp_path)
     assert not original.exists()  # fakesnow's own /tmp/fakesnow_bucket_* was removed at once
