@@ -141,10 +141,16 @@ def tick(p: Any) -> list[str]:
 
     ids = []
     try:
-        if p.inspect_branch(f"{OUTCOMES_CRON}_in", "master").head is None:
-            ids.append(p.run_cron(OUTCOMES_CRON))
+        p.inspect_pipeline(OUTCOMES_CRON)
     except NotFoundError:
         pass  # specs without the monitor
+    else:
+        try:
+            ticked = p.inspect_branch(f"{OUTCOMES_CRON}_in", "master").head is not None
+        except NotFoundError:  # no branch before the first tick
+            ticked = False
+        if not ticked:
+            ids.append(p.run_cron(OUTCOMES_CRON))
     return ids + [p.run_cron(name) for name in CRON_PIPELINES]
 
 

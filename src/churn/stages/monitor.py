@@ -34,16 +34,20 @@ OUTPUT = "monitor.json"
 
 
 def read_scores(predict_dir: Path) -> pd.DataFrame:
-    """Every CHURN_SCORES CSV of a predict output, concatenated."""
+    """Every CHURN_SCORES CSV of a predict output, concatenated (no rows when there is none yet)."""
     files = sorted((predict_dir / "CHURN_SCORES").glob("*.csv"))
-    if not files:
-        raise StageError(f"no CHURN_SCORES/*.csv under {predict_dir}")
     frames = [pd.read_csv(f, dtype={"MSNO": str, "MODEL_COMMIT": str, "GLOBAL_ID": str}) for f in files]
-    scores = pd.concat(frames, ignore_index=True)
-    for column in ("MSNO", "CHURN_PROBABILITY", "MODEL_COMMIT"):
-        if column not in scores.columns:
-            raise StageError(f"{files[0]}: no column {column}")
-    return scores
+    for f, frame in zip(files, frames, strict=True):
+        missing = [c for c in ("MSNO", "CHURN_PROBABILITY", "MODEL_COMMIT") if c not in frame.columns]
+        if missing:
+            raise StageError(f"{f}: no column {missing[0]}")
+    if not frames:
+        log(STAGE, f"warning: no CHURN_SCORES/*.csv under {predict_dir}; nothing to compare with outcomes")
+        return pd.DataFrame(
+            {c: pd.Series(dtype=str) for c in ("MSNO", "MODEL_COMMIT", "GLOBAL_ID")}
+            | {"CHURN_PROBABILITY": pd.Series(dtype=float)}
+        )
+    return pd.concat(frames, ignore_index=True)
 
 
 def read_outcomes(outcomes_dir: Path) -> pd.DataFrame:
@@ -112,7 +116,7 @@ def drift(model_dir: Path, features_dir: Path) -> dict[str, Any]:
             raise StageError(f"{parquet}: no feature column {missing[0]}")
         frames.append(frame[names])
     X = pd.concat(frames, ignore_index=True).to_numpy(dtype=float) if frames else np.zeros((0, len(names)))
-    values = psi(ref, X, names)
+    values = psi(ref, X, names) if len(X) else {}
     worst = max(values.items(), key=lambda kv: kv[1]) if values else ("", 0.0)
     return {
         "rows": len(X),
