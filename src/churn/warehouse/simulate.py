@@ -13,8 +13,10 @@ Each member's subscription is simulated event by event from 2015-01 (or their re
 Churn follows KKBox's definition on the simulated transactions: a member in TRAIN (membership as of
 2017-02-28 expiring in March 2017) churns when no new valid subscription (non-cancel transaction extending
 the membership) is made within 30 days after the expiry. SCORE: members whose membership as of 2017-03-31
-expires in April 2017. ``churn.warehouse.generate`` derives the listening logs and the tables from a
-simulated block.
+expires in April 2017; their outcome (``outcomes``, the same definition on the April expiry) is what the
+CHURN_OUTCOMES table holds. Events after ``SIM_END`` (to ``OUTCOME_END``) draw from a second random
+stream, so the tables' bytes do not depend on them. ``churn.warehouse.generate`` derives the listening
+logs and the tables from a simulated block.
 """
 
 from __future__ import annotations
