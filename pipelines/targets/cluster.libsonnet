@@ -30,6 +30,7 @@
     features: { cpu: 1, memory: '2Gi', parallelism: 4, datumTries: 3 },
     train: { cpu: 2, memory: '8Gi', datumTries: 2 },
     predict: { cpu: 1, memory: '2Gi', parallelism: 4, datumTries: 3 },
+    monitor: { cpu: 1, memory: '4Gi', datumTries: 2 },
     egress: { cpu: 0.5, memory: '1Gi', datumTries: 3 },
   },
 }

@@ -25,6 +25,7 @@
     features: { parallelism: 2, datumTries: 1 },
     train: { datumTries: 1 },
     predict: { parallelism: 2, datumTries: 1 },
+    monitor: { datumTries: 1 },
     egress: { datumTries: 1 },
   },
 }

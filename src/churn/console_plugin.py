@@ -1,8 +1,12 @@
 """The churn pages of the pachlet console (entry point ``pachlet.console_plugins``: ``churn``).
 
 - ``/churn/model[?commit=ID]``: the model of ``churn_model`` (master head by default): holdout metrics
-  of the model and its baseline from ``metrics.json``, the calibration plot, the model card, the
-  training job, and the metrics of earlier model commits.
+  of the promoted model, the challenger and the baseline (bootstrap 95 % intervals) from
+  ``metrics.json``, the promotion decision, the campaign policy, calibration, permutation importance,
+  the calibration plot, the model card, the training job, and the metrics of earlier model commits.
+- ``/churn/monitor[?commit=ID]``: ``churn_monitor``'s ``monitor.json`` (master head by default): realized
+  AUC, log loss, calibration and top-decile recall per model commit once outcomes exist, next to the
+  holdout figures, and the PSI per feature of the predict job; the history of earlier monitor commits.
 - ``/churn/scores?msno=MSNO``: a CHURN_SCORES row looked up by MSNO and traced to its lineage with
   ``churn.lineage.explain`` (the same data as ``churn explain``): predict job and datum, feature shard,
   model commit and metrics, training job, ingest commits with their SQL and cron tick.
@@ -26,18 +30,19 @@ from pachlet.errors import NotFoundError, PachletError
 
 MODEL_REPO = "churn_model"
 PREDICT_REPO = "churn_predict"
+MONITOR_REPO = "churn_monitor"
 SCORES_DIR = "/CHURN_SCORES"
 HISTORY = 20
 METRIC_KEYS = (
     "auc",
     "log_loss",
     "brier",
-    "precision_at_threshold",
-    "recall_at_threshold",
     "precision_top_decile",
     "recall_top_decile",
-    "predicted_positive_rate",
+    "lift_top_decile",
 )
+COLUMNS = ("model", "challenger", "baseline")
+TOP_FEATURES = 10
 MAX_MSNO = 200
 
 MODEL_HTML = """{% extends "base.html" %}
@@ -56,15 +61,37 @@ MODEL_HTML = """{% extends "base.html" %}
   {% if metrics.get("rows") %}<dt>rows</dt><dd>{% for k, v in metrics["rows"].items() %}{{ k }} {{ v }}{% if not loop.last %}, {% endif %}{% endfor %}</dd>{% endif %}
   {% if metrics.get("churn_rate") %}<dt>churn rate</dt><dd>{% for k, v in metrics["churn_rate"].items() %}{{ k }} {{ v }}{% if not loop.last %}, {% endif %}{% endfor %}</dd>{% endif %}
 </dl>
-<h2>Holdout metrics <small>from {{ commit_link(commit.repo, commit.id, "metrics.json") }}</small></h2>
+{% set promo = metrics.get("promotion") or {} %}
+{% if promo %}<p class="banner" data-promoted="{{ promo.get('promoted') }}">promoted: <b>{{ promo.get("promoted") }}</b> — {{ promo.get("reason") }}</p>{% endif %}
+{% set pol = metrics.get("policy") or {} %}
+{% set cal = metrics.get("calibration") or {} %}
+<dl class="facts">
+  {% if pol %}<dt>campaign policy</dt><dd data-policy="{{ pol.get('rule') }}">{{ pol.get("rule") }}{% if pol.get("contact_share") %} ({{ pol.get("contact_share") }} of members){% endif %}: threshold {{ pol.get("threshold") }}; expected on the holdout: contacted {{ (pol.get("expected") or {}).get("contacted_share") }}, precision {{ (pol.get("expected") or {}).get("precision") }}, recall {{ (pol.get("expected") or {}).get("recall") }}</dd>{% endif %}
+  {% if cal %}<dt>calibration-in-the-large</dt><dd>{{ cal.get("in_the_large") }} (mean probability {{ cal.get("mean_probability") }} vs churn rate {{ cal.get("churn_rate") }})</dd>{% endif %}
+</dl>
+<h2>Holdout metrics <small>from {{ commit_link(commit.repo, commit.id, "metrics.json") }}; [bootstrap 95 % interval]</small></h2>
 <table class="metrics">
-  <thead><tr><th>metric</th><th class="num">model</th><th class="num">baseline</th></tr></thead>
+  <thead><tr><th>metric</th>{% for c in columns %}<th class="num">{{ c }}</th>{% endfor %}</tr></thead>
   <tbody>
   {% for k in metric_keys %}
-  <tr data-metric="{{ k }}"><td>{{ k|replace("_", " ") }}</td><td class="num">{{ (metrics.get("model") or {}).get(k, "-") }}</td><td class="num">{{ (metrics.get("baseline") or {}).get(k, "-") }}</td></tr>
+  <tr data-metric="{{ k }}"><td>{{ k|replace("_", " ") }}</td>{% for c in columns %}{% set iv = ((metrics.get("intervals") or {}).get(c) or {}).get(k) %}<td class="num">{{ (metrics.get(c) or {}).get(k, "-") }}{% if iv %} <small>[{{ iv[0] }}, {{ iv[1] }}]</small>{% endif %}</td>{% endfor %}</tr>
   {% endfor %}
   </tbody>
 </table>
+{% if importance %}
+<h2>Permutation importance <small>holdout; rise in log loss when the feature is shuffled, top {{ top_features }}</small></h2>
+<div class="columns">
+{% for name, rows in importance.items() %}
+<section>
+<h3>{{ name }}</h3>
+<table class="importance" data-model="{{ name }}">
+  <thead><tr><th>feature</th><th class="num">log loss rise</th><th class="num">AUC fall</th></tr></thead>
+  <tbody>{% for r in rows %}<tr><td>{{ r.get("feature") }}</td><td class="num">{{ r.get("log_loss_increase") }}</td><td class="num">{{ r.get("auc_decrease") }}</td></tr>{% endfor %}</tbody>
+</table>
+</section>
+{% endfor %}
+</div>
+{% endif %}
 <div class="columns">
 <section>
 <h2>Calibration</h2>
@@ -91,6 +118,49 @@ MODEL_HTML = """{% extends "base.html" %}
   </tr>
   {% else %}
   <tr><td colspan="6" class="empty">no model commits</td></tr>
+  {% endfor %}
+  </tbody>
+</table>
+{% endblock %}
+"""
+
+MONITOR_HTML = """{% extends "base.html" %}
+{% from "macros.html" import commit_link, gid_link, when %}
+{% block title %}churn monitor{% endblock %}
+{% block content %}
+<h1><span class="kind">churn</span> monitor</h1>
+{% if error %}<p class="banner failure">{{ error }}</p>{% else %}
+<dl class="facts">
+  <dt>monitor commit</dt><dd>{{ commit_link(commit.repo, commit.id) }} {{ gid_link(commit.id) }}</dd>
+  <dt>predict jobs</dt><dd>{% for j in doc.get("predict_jobs") or [] %}{{ gid_link(j) if j else "-" }} {% endfor %}</dd>
+  <dt>outcomes</dt><dd>{{ doc.get("outcomes", 0) }} rows{% if not doc.get("outcomes") %} (none yet: load them with <code>churn warehouse seed --outcomes</code>, then <code>pachlet run cron churn_outcomes_queries</code>){% endif %}</dd>
+  <dt>promoted model</dt><dd>{{ doc.get("promoted") or "-" }}</dd>
+</dl>
+<h2>Realized against the holdout <small>per model commit</small></h2>
+<table class="realized">
+  <thead><tr><th>model commit</th><th class="num">rows</th>{% for k in realized_keys %}<th class="num">{{ k|replace("_", " ") }}</th>{% endfor %}</tr></thead>
+  <tbody>
+  <tr class="holdout"><td>holdout (reported)</td><td class="num">-</td>{% for k in realized_keys %}<td class="num">{{ (doc.get("holdout") or {}).get(k, doc.get("holdout_calibration_in_the_large") if k == "in_the_large" else "-") }}</td>{% endfor %}</tr>
+  {% for c, r in (doc.get("realized") or {}).items() %}
+  <tr data-commit="{{ c }}"><td>{% if c %}{{ commit_link("churn_model", c, c|short) }}{% else %}(none){% endif %}</td><td class="num">{{ r.get("rows") }}</td>{% if r.get("note") %}<td colspan="{{ realized_keys|length }}" class="empty">{{ r.get("note") }}</td>{% else %}{% for k in realized_keys %}<td class="num">{{ r.get(k, "-") }}</td>{% endfor %}{% endif %}</tr>
+  {% endfor %}
+  </tbody>
+</table>
+{% set d = doc.get("drift") or {} %}
+<h2>Feature drift <small>PSI of the scoring features against training; &lt; 0.1 stable, 0.1-0.25 moderate, &gt; 0.25 major</small></h2>
+<table class="drift">
+  <thead><tr><th>feature</th><th class="num">PSI</th><th>level</th></tr></thead>
+  <tbody>{% for name, v, lvl in psi %}<tr data-feature="{{ name }}"><td>{{ name }}</td><td class="num">{{ v }}</td><td>{{ lvl }}</td></tr>{% endfor %}</tbody>
+</table>
+{% endif %}
+<h2>Monitor history <small>latest {{ history|length }} commits of {{ repo }}</small></h2>
+<table class="history">
+  <thead><tr><th>commit</th><th>finished</th><th class="num">realized AUC</th><th class="num">outcomes</th><th>max PSI</th><th></th></tr></thead>
+  <tbody>
+  {% for h in history %}
+  <tr><td>{{ commit_link(h.commit.repo, h.commit.id, h.commit.id|short) }}</td><td>{% if h.commit.finished %}{{ when(h.commit.finished) }}{% else %}open{% endif %}</td><td class="num">{{ h.auc }}</td><td class="num">{{ h.outcomes }}</td><td>{{ h.psi }}</td><td><a href="{{ base }}/monitor?commit={{ h.commit.id }}">view</a></td></tr>
+  {% else %}
+  <tr><td colspan="6" class="empty">no monitor commits</td></tr>
   {% endfor %}
   </tbody>
 </table>
@@ -172,7 +242,14 @@ def _fmt(value: Any) -> str:
 
 def model_context(p: Any, commit: str | None) -> dict[str, Any]:
     """What the model page shows for ``churn_model@commit`` (master's head when None)."""
-    ctx: dict[str, Any] = {"repo": MODEL_REPO, "metric_keys": METRIC_KEYS, "error": ""}
+    ctx: dict[str, Any] = {
+        "repo": MODEL_REPO,
+        "metric_keys": METRIC_KEYS,
+        "columns": COLUMNS,
+        "top_features": TOP_FEATURES,
+        "importance": {},
+        "error": "",
+    }
     try:
         history = p.list_commits(MODEL_REPO, number=HISTORY)
     except NotFoundError:
@@ -215,13 +292,71 @@ def model_context(p: Any, commit: str | None) -> dict[str, Any]:
             job = p.inspect_job(MODEL_REPO, info.id)
         except NotFoundError:
             job = None
+    metrics = metrics if isinstance(metrics, dict) else {}
+    importance = metrics.get("importance") if isinstance(metrics.get("importance"), dict) else {}
     ctx.update(
         commit=info,
-        metrics=metrics if isinstance(metrics, dict) else {},
+        metrics=metrics,
+        importance={k: list(v)[:TOP_FEATURES] for k, v in importance.items() if isinstance(v, list)},
         metrics_json=json.dumps(metrics, indent=2, ensure_ascii=False),
         has_plot="/calibration.png" in files,
         card=card,
         job=job,
+    )
+    return ctx
+
+
+REALIZED_KEYS = ("auc", "log_loss", "brier", "recall_top_decile", "in_the_large")
+
+
+def _monitor_doc(p: Any, commit_id: str) -> dict[str, Any]:
+    doc = json.loads(p.get_file(MONITOR_REPO, commit_id, "/monitor.json"))
+    return doc if isinstance(doc, dict) else {}
+
+
+def monitor_context(p: Any, commit: str | None) -> dict[str, Any]:
+    """What the monitor page shows for ``churn_monitor@commit`` (master's head when None)."""
+    from churn.ml.drift import level
+
+    ctx: dict[str, Any] = {"repo": MONITOR_REPO, "realized_keys": REALIZED_KEYS, "error": "", "psi": []}
+    try:
+        history = p.list_commits(MONITOR_REPO, number=HISTORY)
+    except NotFoundError:
+        ctx.update(history=[], error=f"no repo {MONITOR_REPO} yet: create the churn pipelines and run them")
+        return ctx
+    rows = []
+    for c in history:
+        doc: dict[str, Any] = {}
+        if c.finished and not c.error:
+            try:
+                doc = _monitor_doc(p, c.id)
+            except (PachletError, ValueError):
+                doc = {}
+        realized = [r for r in (doc.get("realized") or {}).values() if isinstance(r, dict) and "auc" in r]
+        worst = (doc.get("drift") or {}).get("max") or {}
+        rows.append(
+            {
+                "commit": c,
+                "auc": _fmt(realized[0]["auc"]) if realized else "-",
+                "outcomes": doc.get("outcomes", "-"),
+                "psi": f"{worst.get('feature')} {_fmt(worst.get('psi'))}" if worst.get("feature") else "-",
+            }
+        )
+    ctx["history"] = rows
+    try:
+        info = p.inspect_commit(MONITOR_REPO, commit or "master")
+        doc = _monitor_doc(p, info.id)
+    except NotFoundError as exc:
+        ctx["error"] = f"no monitor output to show: {exc}"
+        return ctx
+    except ValueError as exc:
+        ctx["error"] = f"monitor.json is not valid JSON: {exc}"
+        return ctx
+    psi = (doc.get("drift") or {}).get("psi") or {}
+    ctx.update(
+        commit=info,
+        doc=doc,
+        psi=[(k, v, level(v)) for k, v in sorted(psi.items(), key=lambda kv: (-kv[1], kv[0]))],
     )
     return ctx
 
@@ -292,7 +427,9 @@ def scores_context(p: Any, msno: str) -> dict[str, Any]:
 
 def register(console: PluginRegistry) -> None:
     """Add the model page and the score lookup to the console."""
-    console.add_templates({"model.html": MODEL_HTML, "scores.html": SCORES_HTML})
+    console.add_templates(
+        {"model.html": MODEL_HTML, "monitor.html": MONITOR_HTML, "scores.html": SCORES_HTML}
+    )
 
     def model_page(request: Request) -> Response:
         commit = request.query_params.get("commit") or None
@@ -301,15 +438,24 @@ def register(console: PluginRegistry) -> None:
         ctx = model_context(console.pachlet, commit)
         return console.render(request, "model.html", {**ctx, "base": console.url()})
 
+    def monitor_page(request: Request) -> Response:
+        commit = request.query_params.get("commit") or None
+        if commit is not None and not all(ch.isalnum() or ch in "_-.^~" for ch in commit):
+            commit = None
+        ctx = monitor_context(console.pachlet, commit)
+        return console.render(request, "monitor.html", {**ctx, "base": console.url()})
+
     def scores_page(request: Request) -> Response:
         msno = (request.query_params.get("msno") or "").strip()
         ctx = scores_context(console.pachlet, msno)
         return console.render(request, "scores.html", {**ctx, "base": console.url()})
 
     console.add_page("/model", model_page, nav="Model")
+    console.add_page("/monitor", monitor_page, nav="Monitor")
     console.add_page("/scores", scores_page, nav="Score lookup")
     console.add_repo_link(MODEL_REPO, "churn model view (metrics, calibration)", "/model")
     console.add_repo_link(PREDICT_REPO, "churn score lookup by MSNO", "/scores")
+    console.add_repo_link(MONITOR_REPO, "churn monitor view (realized metrics, drift)", "/monitor")
 
 
-__all__ = ["model_context", "register", "score_from_output", "scores_context"]
+__all__ = ["model_context", "monitor_context", "register", "score_from_output", "scores_context"]

@@ -22,6 +22,9 @@ from churn.warehouse.generate import SeedStats
 
 TARGET = "local"
 CRON_PIPELINES = ("churn_train_queries", "churn_score_queries")
+# ticked once, on the first run, so churn_monitor has its outcomes input (header-only until outcomes are
+# loaded: then `pachlet run cron churn_outcomes_queries`)
+OUTCOMES_CRON = "churn_outcomes_queries"
 SECRET = {
     "apiVersion": "v1",
     "kind": "Secret",
@@ -132,8 +135,23 @@ def deploy(p: Any, specs: dict[str, dict[str, Any]]) -> Iterator[tuple[str, str]
 
 
 def tick(p: Any) -> list[str]:
-    """Tick both cron pipelines; returns the global IDs (run the jobs, then ``summarize`` them)."""
-    return [p.run_cron(name) for name in CRON_PIPELINES]
+    """Tick both cron pipelines (and the outcomes cron if it never ticked); returns the global IDs (run
+    the jobs, then ``summarize`` them)."""
+    from pachlet.errors import NotFoundError
+
+    ids = []
+    try:
+        p.inspect_pipeline(OUTCOMES_CRON)
+    except NotFoundError:
+        pass  # specs without the monitor
+    else:
+        try:
+            ticked = p.inspect_branch(f"{OUTCOMES_CRON}_in", "master").head is not None
+        except NotFoundError:  # no branch before the first tick
+            ticked = False
+        if not ticked:
+            ids.append(p.run_cron(OUTCOMES_CRON))
+    return ids + [p.run_cron(name) for name in CRON_PIPELINES]
 
 
 def summarize(p: Any, ids: list[str]) -> RunSummary:

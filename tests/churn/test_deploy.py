@@ -194,7 +194,7 @@ def test_deploy_local_target(served: Served, local_specs: Path) -> None:
     first = deploy(served, "--target", "local", "--specs-dir", str(local_specs))
     assert first.returncode == 0, first.stderr
     created = re.findall(r"^pipeline (\S+): created$", first.stdout, re.M)
-    assert len(created) == len(list(local_specs.glob("*.json"))) == 10
+    assert len(created) == len(list(local_specs.glob("*.json"))) == 13
     assert (
         created.index("churn_train_queries")
         < created.index("churn_train_data")
@@ -204,7 +204,7 @@ def test_deploy_local_target(served: Served, local_specs: Path) -> None:
     assert created.index("churn_score_features") < created.index("churn_predict")
     second = deploy(served, "--target", "local", "--specs-dir", str(local_specs))
     assert second.returncode == 0, second.stderr
-    assert "pipelines: 10 unchanged; no changes" in second.stdout
+    assert "pipelines: 13 unchanged; no changes" in second.stdout
     c = served.client()
     predict = next(c.inspect_pipeline("churn_predict", details=True))
     assert predict.details.egress.sql_database.secret.name == "snowflakesecret"

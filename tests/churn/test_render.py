@@ -36,6 +36,7 @@ SCORE = [
     "churn_score_features",
     "churn_predict",
 ]
+MONITOR = ["churn_outcomes_queries", "churn_outcomes_data", "churn_monitor"]
 SCORE_COLUMNS = ["MSNO", "CHURN_PROBABILITY", "CHURN_PREDICTION", "MODEL_COMMIT", "GLOBAL_ID", "SCORED_AT"]
 
 needs_sql = pytest.mark.skipif(
@@ -62,8 +63,17 @@ def rendered() -> dict[str, dict[str, dict[str, Any]]]:
 def test_contract_dag(rendered: dict[str, dict[str, dict[str, Any]]]) -> None:
     for target in TARGETS:
         specs = rendered[target]
-        expected = TRAIN + SCORE + (["churn_egress"] if target == "cluster-v2.8" else [])
+        expected = TRAIN + SCORE + MONITOR + (["churn_egress"] if target == "cluster-v2.8" else [])
         assert sorted(specs) == sorted(expected), target
+        # the outcomes feed only the monitor: no training or scoring pipeline reads them
+        readers = [n for n, s in specs.items() if "churn_outcomes_data" in json.dumps(s.get("input"))]
+        assert readers == ["churn_monitor"], target
+        inputs = [leaf["pfs"]["repo"] for leaf in specs["churn_monitor"]["input"]["cross"]]
+        assert inputs == ["churn_predict", "churn_model", "churn_score_features", "churn_outcomes_data"]
+        assert specs["churn_monitor"]["transform"]["cmd"][:2] == ["churn", "monitor"]
+        train_cmd = specs["churn_model"]["transform"]["cmd"]
+        assert train_cmd[train_cmd.index("--policy") + 1] == "top-share"
+        assert train_cmd[train_cmd.index("--contact-share") + 1] == "0.1"
         cron = specs["churn_train_queries"]["input"]["cron"]
         assert cron["name"] == "in" and cron["overwrite"] is True
         assert specs["churn_train_data"]["input"]["pfs"] == {

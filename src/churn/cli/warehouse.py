@@ -99,6 +99,13 @@ def init_command(url: str | None, profile: str | None, lock_timeout: float | Non
 @click.option(
     "--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal)."
 )
+@click.option(
+    "--outcomes/--no-outcomes",
+    default=False,
+    show_default=True,
+    help="Also load CHURN_OUTCOMES: what happened to the SCORE members after the snapshot (for "
+    "churn_monitor; the other tables are identical either way).",
+)
 @_connection_options
 @one_line_errors
 def seed_command(
@@ -106,12 +113,13 @@ def seed_command(
     seed_: int,
     chunk_members: int,
     progress: bool | None,
+    outcomes: bool,
     url: str | None,
     profile: str | None,
     lock_timeout: float | None,
 ) -> None:
     """Generate the synthetic KKBox data set and load it (replacing MEMBERS, TRANSACTIONS, USER_LOGS,
-    TRAIN, SCORE)."""
+    TRAIN, SCORE; CHURN_OUTCOMES with --outcomes, else emptied)."""
     from churn.warehouse.generate import seed_warehouse
 
     show = sys.stderr.isatty() if progress is None else progress
@@ -121,7 +129,9 @@ def seed_command(
             length=members, label=f"seeding {members:,} members", file=sys.stderr, hidden=not show
         ) as bar,
     ):
-        stats = seed_warehouse(conn, members, seed_, chunk_members=chunk_members, progress=bar.update)
+        stats = seed_warehouse(
+            conn, members, seed_, chunk_members=chunk_members, progress=bar.update, outcomes=outcomes
+        )
     rates = stats.rows_per_second()
     width = max(len(t) for t in stats.rows)
     for table, rows in stats.rows.items():

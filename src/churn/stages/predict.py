@@ -3,7 +3,8 @@
 For each feature shard ``<features>/<shard>/`` writes ``<out>/CHURN_SCORES/<shard>.csv`` with a header,
 in the CHURN_SCORES column order: MSNO, CHURN_PROBABILITY, CHURN_PREDICTION, MODEL_COMMIT (env
 ``<basename of --model>_COMMIT``, e.g. ``model_COMMIT``), GLOBAL_ID (env ``PACH_JOB_ID``) and SCORED_AT
-(one UTC timestamp per run). Refuses a model whose feature version differs from the features'.
+(one UTC timestamp per run). ``CHURN_PREDICTION`` is 1 when the probability reaches the threshold of
+the model's campaign policy. Refuses a model whose feature version differs from the features'.
 
     churn-predict --features /pfs/features --model /pfs/model --out /pfs/out
 """
@@ -52,7 +53,12 @@ def score_frame(bundle: dict[str, Any], features: pd.DataFrame, source: str) -> 
         raise StageError(f"{source}: no feature column {missing[0]}")
     if len(features) == 0:
         return np.zeros(0), np.zeros(0, dtype=int)
-    proba = bundle["model"].predict_proba(features[names].to_numpy(dtype=float))[:, 1]
+    import sklearn.ensemble  # noqa: F401  (loads the OpenMP runtime, so that the limit reaches it)
+    from threadpoolctl import threadpool_limits
+
+    # one OpenMP thread, as in churn-train (competing threads on a shared machine stall)
+    with threadpool_limits(limits=int(env("CHURN_TRAIN_THREADS", "1")), user_api="openmp"):
+        proba = bundle["model"].predict_proba(features[names].to_numpy(dtype=float))[:, 1]
     return proba, (proba >= bundle["threshold"]).astype(int)
 
 

@@ -1,4 +1,5 @@
-"""Synthetic KKBox churn data (MEMBERS, TRANSACTIONS, USER_LOGS, TRAIN, SCORE), simulated, not planted.
+"""Synthetic KKBox churn data (MEMBERS, TRANSACTIONS, USER_LOGS, TRAIN, SCORE, and on request the SCORE
+members' outcomes, CHURN_OUTCOMES), simulated, not planted.
 
 The members and their subscriptions are simulated in ``churn.warehouse.simulate``; this module derives
 the daily listening logs from them, assembles the five tables as of 2017-03-31 (transactions and logs
@@ -106,10 +107,12 @@ class _Block(MemberBlock):
 
     # ------------------------------------------------------------------ the tables
     def tables(self) -> dict[str, pd.DataFrame]:
-        """The five tables of this block as of the snapshot, dirt injected."""
+        """The five tables of this block as of the snapshot, dirt injected, and CHURN_OUTCOMES (what
+        happened to the SCORE members after it; drawn from a stream of its own)."""
         members = self.members()
         t = self.simulate()
         in_train, is_churn, in_score = self.labels(t)
+        scored, outcome, known = self.outcomes(t)
         logs = self.logs(t)
         rng = self.rng
         # transactions as of the snapshot, with dirt
@@ -152,6 +155,13 @@ class _Block(MemberBlock):
             "USER_LOGS": pd.DataFrame(logs),
             "TRAIN": pd.DataFrame({"MSNO": self.msno[in_train], "IS_CHURN": is_churn[in_train]}),
             "SCORE": pd.DataFrame({"MSNO": self.msno[in_score]}),
+            "CHURN_OUTCOMES": pd.DataFrame(
+                {
+                    "MSNO": self.msno[scored],
+                    "IS_CHURN": outcome[scored],
+                    "KNOWN_AT": to_yyyymmdd(known[scored]),
+                }
+            ),
         }
         for name, frame in frames.items():
             assert list(frame.columns) == [c for c, _ in TABLES[name]], name
@@ -210,25 +220,29 @@ def seed_warehouse(
     *,
     chunk_members: int = 50_000,
     progress: Callable[[int], None] | None = None,
+    outcomes: bool = False,
 ) -> SeedStats:
     """Replace the data tables (MEMBERS, TRANSACTIONS, USER_LOGS, TRAIN, SCORE) of the connection's schema
     with the synthetic data set of (``members``, ``seed``), streamed chunk by chunk (bounded memory) and
-    bulk-loaded with write_pandas. ``progress(members_done_in_chunk)`` is called after each chunk."""
+    bulk-loaded with write_pandas. ``progress(members_done_in_chunk)`` is called after each chunk. With
+    ``outcomes``, CHURN_OUTCOMES (what happened to the SCORE members) is replaced too; without, it is
+    emptied (outcomes of another data set would be wrong). The other tables are the same either way."""
     from churn.warehouse.loading import bulk_load
-    from churn.warehouse.schema import DATA_TABLES, init, truncate
+    from churn.warehouse.schema import DATA_TABLES, OUTCOME_TABLE, init, truncate
 
     started = time.perf_counter()
     init(conn)
-    truncate(conn, DATA_TABLES)
-    rows = dict.fromkeys(DATA_TABLES, 0)
-    load_seconds = dict.fromkeys(DATA_TABLES, 0.0)
+    truncate(conn, (*DATA_TABLES, OUTCOME_TABLE))
+    loaded = (*DATA_TABLES, OUTCOME_TABLE) if outcomes else DATA_TABLES
+    rows = dict.fromkeys(loaded, 0)
+    load_seconds = dict.fromkeys(loaded, 0.0)
     generate_seconds = 0.0
     churners = 0
     t0 = time.perf_counter()
     for count, frames in iter_chunks(members, seed, chunk_members):
         generate_seconds += time.perf_counter() - t0
         churners += int(frames["TRAIN"]["IS_CHURN"].sum())
-        for table in DATA_TABLES:
+        for table in loaded:
             t1 = time.perf_counter()
             rows[table] += bulk_load(conn, table, frames[table])
             load_seconds[table] += time.perf_counter() - t1

@@ -46,10 +46,14 @@ TABLES: dict[str, list[tuple[str, str]]] = {
         ("GLOBAL_ID", "VARCHAR"),
         ("SCORED_AT", "TIMESTAMP"),
     ],
+    # what happened to the SCORE members after the snapshot (loaded on request; no pipeline's training or
+    # scoring input reads it, only churn_monitor); KNOWN_AT: the day the outcome is known (expiry + 30)
+    "CHURN_OUTCOMES": [("MSNO", "VARCHAR"), ("IS_CHURN", "INTEGER"), ("KNOWN_AT", "INTEGER")],
 }
 
 # tables the generator fills (CHURN_SCORES is written back by the pipeline's egress)
 DATA_TABLES: tuple[str, ...] = ("MEMBERS", "TRANSACTIONS", "USER_LOGS", "TRAIN", "SCORE")
+OUTCOME_TABLE = "CHURN_OUTCOMES"
 
 
 def _ident(name: str) -> str:

@@ -13,8 +13,10 @@ Each member's subscription is simulated event by event from 2015-01 (or their re
 Churn follows KKBox's definition on the simulated transactions: a member in TRAIN (membership as of
 2017-02-28 expiring in March 2017) churns when no new valid subscription (non-cancel transaction extending
 the membership) is made within 30 days after the expiry. SCORE: members whose membership as of 2017-03-31
-expires in April 2017. ``churn.warehouse.generate`` derives the listening logs and the tables from a
-simulated block.
+expires in April 2017; their outcome (``outcomes``, the same definition on the April expiry) is what the
+CHURN_OUTCOMES table holds. Events after ``SIM_END`` (to ``OUTCOME_END``) draw from a second random
+stream, so the tables' bytes do not depend on them. ``churn.warehouse.generate`` derives the listening
+logs and the tables from a simulated block.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ SIM_START = day("2015-01-01")
 TRAIN_CUTOFF = day("2017-02-28")  # TRAIN features from data dated <= this
 SNAPSHOT = day("2017-03-31")  # the tables hold data dated <= this (= SCORE cut-off)
 SIM_END = day("2017-05-20")  # simulate far enough to label every March expiry
+OUTCOME_END = day("2017-06-01")  # ... and on (another stream) to see every April expiry's outcome
 LOG_START = day("2016-12-01")  # USER_LOGS cover the last ~120 days before the snapshot
 MARCH = (day("2017-03-01"), day("2017-03-31"))
 APRIL = (day("2017-04-01"), day("2017-04-30"))
@@ -163,6 +166,8 @@ class MemberBlock:
 
     def __init__(self, seed: int, index: int, n: int) -> None:
         self.rng = np.random.default_rng([seed, index])
+        # events after SIM_END (only the SCORE outcomes need them) draw from their own stream
+        self.outcome_rng = np.random.default_rng([seed, index, 1])
         self.n = n
 
     # ------------------------------------------------------------------ members
@@ -257,10 +262,9 @@ class MemberBlock:
         next_day = expire.copy()
         returning = np.zeros(n, bool)
         gone = np.zeros(n, bool)
-        while True:
-            idx = np.flatnonzero(~gone & (next_day <= SIM_END))
-            if idx.size == 0:
-                break
+
+        def one_round(rng: np.random.Generator, idx: np.ndarray) -> None:
+            # one decision (or return) per member of ``idx``, all draws from ``rng``
             x = next_day[idx]
             # last month's mood drives this decision, and so does its fall over the two months before
             s = self.sat[idx, _month_index(x - 30)]
@@ -296,7 +300,7 @@ class MemberBlock:
             # ---- decisions at expiry
             dec = idx[~ret]
             if dec.size == 0:
-                continue
+                return
             s = s[~ret]
             drop = drop[~ret]
             unhappy = np.maximum(-0.4 - s, 0.0) + 0.7 * np.maximum(drop - 0.6, 0.0)
@@ -419,6 +423,20 @@ class MemberBlock:
                 gone[lapsed] = ~comes_back
                 in_trial[lapsed] = False
                 just_ended[lapsed] = False
+
+        while True:
+            # events up to SIM_END draw from the block's stream exactly as before outcomes existed; the
+            # members' later events (the SCORE outcomes) draw from a stream of their own, so the
+            # tables' bytes do not depend on them
+            live = ~gone & (next_day <= OUTCOME_END)
+            idx = np.flatnonzero(live & (next_day <= SIM_END))
+            later = np.flatnonzero(live & (next_day > SIM_END))
+            if idx.size == 0 and later.size == 0:
+                break
+            if idx.size:
+                one_round(rng, idx)
+            if later.size:
+                one_round(self.outcome_rng, later)
         return tx.arrays()
 
     # ------------------------------------------------------------------ labels
@@ -443,3 +461,23 @@ class MemberBlock:
         np.maximum.at(e_score, t["member"][sel], t["expire"][sel])
         in_score = (e_score >= APRIL[0]) & (e_score <= APRIL[1])
         return in_train, (~renewed).astype(np.int64), in_score
+
+    def outcomes(self, t: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(score mask, is_churn, day the outcome is known) of the SCORE members: what happened after
+        the snapshot, by the same definition as TRAIN's label (no new valid subscription within 30 days
+        of the April expiry). Known on expiry + 30 days."""
+        n = self.n
+        e_score = np.full(n, -1, np.int64)
+        sel = t["date"] <= SNAPSHOT
+        np.maximum.at(e_score, t["member"][sel], t["expire"][sel])
+        in_score = (e_score >= APRIL[0]) & (e_score <= APRIL[1])
+        mem = t["member"]
+        valid = (
+            (t["cancel"] == 0)
+            & (t["date"] > SNAPSHOT)
+            & (t["date"] <= e_score[mem] + 30)
+            & (t["expire"] > e_score[mem])
+        )
+        renewed = np.zeros(n, bool)
+        renewed[mem[valid]] = True
+        return in_score, (~renewed).astype(np.int64), e_score + 30

@@ -44,7 +44,9 @@ def pfs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]
     root = tmp_path_factory.mktemp("pfs")
     env = {**os.environ, "CHURN_HOME": str(root / "churn-home"), "PACHYDERM_SQL_PASSWORD": "unused"}
     env.pop("CHURN_WAREHOUSE_URL", None)
-    run(["churn", "warehouse", "seed", "--members", "4000", "--seed", "3", "--no-progress"], env)
+    run(
+        ["churn", "warehouse", "seed", "--members", "4000", "--seed", "3", "--no-progress", "--outcomes"], env
+    )
     (root / "in").mkdir()
     (root / "in" / TICK).write_text("")
     for window in ("train", "score"):
@@ -101,6 +103,50 @@ def pfs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]
             str(root / "predict"),
         ],
         penv,
+    )
+    outcomes = root / "outcomes"
+    run(
+        [
+            "churn-queries",
+            "--tick-dir",
+            str(root / "in"),
+            "--query-file",
+            str(REPO_ROOT / "pipelines" / "sql" / "outcomes.sql"),
+            "--out",
+            str(outcomes / "queries"),
+        ],
+        env,
+    )
+    run(
+        [
+            "churn-ingest",
+            "--queries",
+            str(outcomes / "queries"),
+            "--url",
+            URL,
+            "--shards",
+            "1",
+            "--out",
+            str(outcomes / "data"),
+        ],
+        env,
+    )
+    run(
+        [
+            "churn",
+            "monitor",
+            "--predict",
+            str(root / "predict"),
+            "--model",
+            str(root / "model"),
+            "--features",
+            str(root / "score" / "features"),
+            "--outcomes",
+            str(outcomes / "data"),
+            "--out",
+            str(root / "monitor"),
+        ],
+        env,
     )
     return root, env
 
@@ -220,10 +266,47 @@ def test_features_train_and_predict_outputs(pfs: tuple[Path, dict[str, str]]) ->
     ]
     score_feats = pd.read_parquet(root / "score" / "features" / "shard-01" / "features.parquet")
     assert list(scores["MSNO"]) == list(score_feats["MSNO"])
-    assert scores["CHURN_PROBABILITY"].between(0, 1).all()
+    assert scores["CHURN_PROBABILITY"].between(0, 1, inclusive="neither").all()  # never exactly 0 or 1
     assert set(scores["CHURN_PREDICTION"]) <= {0, 1}
     assert set(scores["MODEL_COMMIT"]) == {"c0ffee"} and set(scores["GLOBAL_ID"]) == {"job-123"}
     assert pd.to_datetime(scores["SCORED_AT"], utc=True).nunique() == 1
+
+
+def test_selection_calibration_policy_and_importance_in_metrics(pfs: tuple[Path, dict[str, str]]) -> None:
+    root, _ = pfs
+    m = json.loads((root / "model" / "metrics.json").read_text())
+    promo = m["promotion"]
+    assert promo["promoted"] in ("boosted", "logistic") and promo["reason"]
+    assert m["model"] == m["challenger" if promo["promoted"] == "boosted" else "baseline"]
+    for name in ("boosted", "logistic"):
+        for k, (lo, hi) in promo["cv"][name]["interval"].items():
+            assert lo <= hi, (name, k)
+    for part in ("model", "challenger", "baseline"):
+        lo, hi = m["intervals"][part]["auc"]
+        assert lo < m[part]["auc"] < hi
+    assert len(m["tuning"]["trials"]) >= 4 and all(t["iterations"] >= 1 for t in m["tuning"]["trials"])
+    assert abs(m["calibration"]["in_the_large"]) < 0.03 and len(m["calibration"]["bins"]) == 10
+    assert m["policy"]["rule"] == "top-share" and abs(m["policy"]["expected"]["contacted_share"] - 0.1) < 0.01
+    assert {r["feature"] for r in m["importance"]["boosted"]} == set(FEATURE_NAMES)
+    card = (root / "model" / "model_card.md").read_text()
+    assert "## Campaign policy" in card and "recall" in card and "## Permutation importance" in card
+    assert promo["promoted"] in card and "cross-validation" in card
+    # the decision follows the policy: the top decile of the scoring population, give or take drift
+    scores = pd.concat(pd.read_csv(f) for f in sorted((root / "predict" / "CHURN_SCORES").glob("*.csv")))
+    assert 0.04 < scores["CHURN_PREDICTION"].mean() < 0.2
+
+
+def test_monitor_reports_realized_metrics_and_drift(pfs: tuple[Path, dict[str, str]]) -> None:
+    root, _ = pfs
+    doc = json.loads((root / "monitor" / "monitor.json").read_text())
+    m = json.loads((root / "model" / "metrics.json").read_text())
+    assert doc["model_commits"] == ["c0ffee"] and doc["predict_jobs"] == ["job-123"]
+    real = doc["realized"]["c0ffee"]
+    assert real["rows"] == doc["outcomes"] == real["scored"] > 0
+    assert abs(real["auc"] - m["model"]["auc"]) < 0.08 and 0 < real["recall_top_decile"] < 1
+    assert len(real["reliability"]) == 10 and abs(real["in_the_large"]) < 0.05
+    assert set(doc["drift"]["psi"]) == set(FEATURE_NAMES)
+    assert all(v >= 0 for v in doc["drift"]["psi"].values())
 
 
 def test_train_is_deterministic(pfs: tuple[Path, dict[str, str]]) -> None:

@@ -19,14 +19,24 @@ def test_init_seed_tables_sql_advance() -> None:
     assert code == 0 and "initialised KKBOX.PUBLIC" in out and "CHURN_SCORES" in out
     code, out, _ = run("tables", "-o", "json")
     assert json.loads(out)["tables"] == dict.fromkeys(
-        ["MEMBERS", "TRANSACTIONS", "USER_LOGS", "TRAIN", "SCORE", "CHURN_SCORES"], 0
+        ["MEMBERS", "TRANSACTIONS", "USER_LOGS", "TRAIN", "SCORE", "CHURN_SCORES", "CHURN_OUTCOMES"], 0
     )
     code, out, err = run("seed", "--members", "2000", "--seed", "3", "--progress")
     assert code == 0, err
     assert "USER_LOGS" in out and "rows/s" in out and "TRAIN churn rate" in out
+    assert "CHURN_OUTCOMES" not in out  # only on request
     code, out, _ = run("tables", "-o", "json")
     counts = json.loads(out)["tables"]
     assert counts["USER_LOGS"] > 40_000 and counts["MEMBERS"] > 1900 and counts["TRAIN"] > 400
+    assert counts["CHURN_OUTCOMES"] == 0
+    code, out, err = run("seed", "--members", "2000", "--seed", "3", "--no-progress", "--outcomes")
+    assert code == 0 and "CHURN_OUTCOMES" in out, err
+    code, out, _ = run("tables", "-o", "json")
+    with_outcomes = json.loads(out)["tables"]
+    assert with_outcomes["CHURN_OUTCOMES"] == counts["SCORE"]  # one outcome per SCORE member
+    assert {k: v for k, v in with_outcomes.items() if k != "CHURN_OUTCOMES"} == {
+        k: v for k, v in counts.items() if k != "CHURN_OUTCOMES"
+    }
     code, out, _ = run("tables")
     assert (
         code == 0 and out.splitlines()[0].split() == ["TABLE", "ROWS"] and f"{counts['USER_LOGS']:,}" in out

@@ -139,3 +139,48 @@ def test_scale_shape(data: dict[str, pd.DataFrame]) -> None:
     assert 24 <= per_member <= 38
     assert 4 <= len(data["TRANSACTIONS"]) / 5000 <= 14
     assert set(np.unique(data["TRANSACTIONS"]["PAYMENT_PLAN_DAYS"])) >= {0, 7, 30, 90, 180, 410}
+
+
+# sha256 of each table of (5000 members, seed 42) as CSV, computed before CHURN_OUTCOMES existed: the
+# outcomes draw from a stream of their own, so the tables every pipeline reads keep their bytes
+TABLE_DIGESTS = {
+    "MEMBERS": "049c0ec42816fa780cd735dc8c0b51acce3e8750beec9e59da36896bb54a69e5",
+    "TRANSACTIONS": "77114c225c54137893a4f4d2ded9f4090ab00025193b0429f5fac8efd0991170",
+    "USER_LOGS": "d6176f4481be74db7ab0d207f449ff56b50e918f2c2724bf73852cfce8333d6c",
+    "TRAIN": "fd742307d09a9a62e00778fb2a87503f5130ae909236bce1a003e019ca00d0b9",
+    "SCORE": "4920913823ff1813faf7b9a8b106224a53fc1b760fc5d28b67564ecbc5ef629d",
+}
+
+
+def test_outcomes_do_not_change_the_existing_tables(data: dict[str, pd.DataFrame]) -> None:
+    import hashlib
+
+    for name, digest in TABLE_DIGESTS.items():
+        text = data[name].to_csv(index=False, lineterminator="\n")
+        assert hashlib.sha256(text.encode()).hexdigest() == digest, name
+
+
+def test_outcome_stream_is_independent_of_the_tables(monkeypatch: pytest.MonkeyPatch) -> None:
+    from churn.warehouse import generate
+
+    a = generate.generate_block(5, 0, 600)
+    original = generate._Block.__init__
+
+    def other_outcomes(self: generate._Block, seed: int, index: int, n: int) -> None:
+        original(self, seed, index, n)
+        self.outcome_rng = np.random.default_rng(12345)
+
+    monkeypatch.setattr(generate._Block, "__init__", other_outcomes)
+    b = generate.generate_block(5, 0, 600)
+    for name in ("MEMBERS", "TRANSACTIONS", "USER_LOGS", "TRAIN", "SCORE"):
+        pd.testing.assert_frame_equal(a[name], b[name])
+    assert len(b["CHURN_OUTCOMES"]) == len(b["SCORE"])
+
+
+def test_outcomes_cover_score_and_follow_the_label_definition(data: dict[str, pd.DataFrame]) -> None:
+    outcomes, score = data["CHURN_OUTCOMES"], data["SCORE"]
+    assert list(outcomes["MSNO"]) == list(score["MSNO"])  # one outcome per SCORE member, same order
+    assert set(outcomes["IS_CHURN"]) == {0, 1}
+    assert 0.06 < outcomes["IS_CHURN"].mean() < 0.14  # about TRAIN's churn rate
+    # known 30 days after an April expiry
+    assert outcomes["KNOWN_AT"].between(20170501, 20170530).all()
