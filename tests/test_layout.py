@@ -140,6 +140,7 @@ PACHLET_LAYERS: list[tuple[str, ...]] = [
     ("pachlet.store", "pachlet.lock", "pachlet.secrets"),
     ("pachlet.pfs",),
     ("pachlet.spec",),
+    ("pachlet.runtimes",),
     ("pachlet.pps",),
     ("pachlet.egress",),
     ("pachlet.api",),
