@@ -106,11 +106,29 @@ def render_local_specs() -> tuple[dict[str, dict[str, Any]], int]:
     return specs, len(changed)
 
 
+def local_runtime(p: Any) -> None:
+    """Give the root's sandbox/container datums the embedded warehouse (ingest reads it): its directory
+    mounted read-write at its own path and ``CHURN_WAREHOUSE_DIR`` set, as pachlet runtime settings (the
+    local target's specs stay the cluster's)."""
+    from churn.warehouse import warehouse_dir
+
+    wh = warehouse_dir().absolute()
+    wh.mkdir(parents=True, exist_ok=True)
+    settings = p.runtime_settings()
+    want_env = {**settings.env, "CHURN_WAREHOUSE_DIR": str(wh)}
+    want_mounts = [*settings.mounts, *([] if str(wh) in settings.mounts else [str(wh)])]
+    if want_env != settings.env or want_mounts != settings.mounts:
+        settings.env, settings.mounts = want_env, want_mounts
+        p.set_runtime_settings(settings)
+
+
 def deploy(p: Any, specs: dict[str, dict[str, Any]]) -> Iterator[tuple[str, str]]:
-    """Create the secret if missing, then create or update every pipeline in dependency order; yields
-    ``(pipeline, what was done)`` as it goes."""
+    """Set the local runtime up (``local_runtime``), create the secret if missing, then create or update
+    every pipeline in dependency order; yields ``(pipeline, what was done)`` as it goes."""
     from pachlet.errors import NotFoundError
     from pachlet.spec import normalize_spec
+
+    local_runtime(p)
 
     if SECRET["metadata"]["name"] not in {s.name for s in p.list_secrets()}:
         p.create_secret(SECRET)

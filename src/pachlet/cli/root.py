@@ -83,12 +83,22 @@ def _last_address() -> str:
     "--pachd", envvar="PACHD_ADDRESS", default=None, metavar="HOST:PORT",
     help="Talk to a running pachd (pachlet serve, or a cluster) instead of opening the root (env PACHD_ADDRESS).",
 )  # fmt: skip
+@click.option(
+    "--runtime", type=click.Choice(["host", "sandbox", "container", "auto"]), default=None,
+    help="Where datums run (default: env PACHLET_RUNTIME, else the root's runtime.json, else auto: "
+    "sandbox where bubblewrap works, else host).",
+)  # fmt: skip
 @click.version_option(__version__, "--version", prog_name="pachlet")
 @click.pass_context
-def cli(ctx: click.Context, root: Path | None, lock_timeout: float | None, pachd: str | None) -> None:
+def cli(
+    ctx: click.Context, root: Path | None, lock_timeout: float | None, pachd: str | None, runtime: str | None
+) -> None:
     """pachlet: run Pachyderm 2.x pipeline specs locally, with pachctl's verbs."""
     ctx.obj = State(
-        root=root if root is not None else Path(".pachlet"), lock_timeout=lock_timeout, pachd=pachd or None
+        root=root if root is not None else Path(".pachlet"),
+        lock_timeout=lock_timeout,
+        pachd=pachd or None,
+        runtime=runtime,
     )
 
 
