@@ -4,9 +4,6 @@ Skipped, naming why, where bubblewrap or user namespaces do not work."""
 
 from __future__ import annotations
 
-import hashlib
-import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from helpers import REPO_ROOT
+from helpers import churn_dag
 from pachlet.api import Pachlet
 from pachlet.runtimes.sandbox import sandbox_problem
 
@@ -109,54 +106,14 @@ def test_host_environment_does_not_leak(sandboxed: Pachlet, monkeypatch: pytest.
     assert set(env) - allowed - pach == set()
 
 
-def tree_digest(p: Pachlet, repo: str) -> dict[str, str]:
-    return {
-        f.path: hashlib.sha256(p.get_file(repo, "master", f.path)).hexdigest()
-        for f in p.walk_files(repo, "master")
-    }
-
-
 @pytest.mark.e2e
-def test_churn_clean_and_features_byte_identical_to_host(tmp_path: Path) -> None:
-    """The local specs of churn_train_clean and churn_train_features on ingest-shaped shards, once on the
-    host runtime and once in the sandbox: the same files, byte for byte (Parquet included)."""
-    import json
-
-    env = {**os.environ, "CHURN_HOME": str(tmp_path / "churn-home")}
-    env.pop("CHURN_WAREHOUSE_URL", None)
-    bin_dir = Path(sys.executable).parent
-    run = lambda *a: subprocess.run([str(bin_dir / a[0]), *a[1:]], env=env, check=True, capture_output=True)  # noqa: E731
-    run("churn", "warehouse", "seed", "--members", "1500", "--seed", "5", "--no-progress")
-    (tmp_path / "tick").mkdir()
-    (tmp_path / "tick" / "2026-11-24T04:00:00Z").write_text("")
-    sql = (REPO_ROOT / "pipelines" / "sql" / "train.sql").read_text()
-    run("churn-queries", "--tick-dir", str(tmp_path / "tick"), "--query", sql, "--out", str(tmp_path / "q"))
-    url = "snowflake://churn@embedded/KKBOX/PUBLIC?warehouse=LOCAL_WH"
-    run(
-        "churn-ingest",
-        "--queries",
-        str(tmp_path / "q"),
-        "--url",
-        url,
-        "--shards",
-        "4",
-        "--out",
-        str(tmp_path / "data"),
-    )
-    assert any(f.is_file() for f in (tmp_path / "data").rglob("*"))
-    specs = [
-        json.loads((REPO_ROOT / "specs" / "local" / f"{n}.json").read_text())
-        for n in ("churn_train_clean", "churn_train_features")
-    ]
-    digests = {}
-    for runtime in ("host", "sandbox"):
-        with Pachlet.open(tmp_path / runtime, runtime=runtime) as p:
-            p.create_repo("churn_train_data")
-            p.put_files("churn_train_data", "master", "/", tmp_path / "data")
-            for s in specs:
-                p.create_pipeline(s)
-            jobs = p.run_until_idle()
-            assert {j.state for j in jobs} == {"JOB_SUCCESS"} and {j.runtime for j in jobs} == {runtime}
-            digests[runtime] = {r: tree_digest(p, r) for r in ("churn_train_clean", "churn_train_features")}
-    assert any(path.endswith(".parquet") for path in digests["host"]["churn_train_features"])
-    assert digests["sandbox"] == digests["host"]
+def test_churn_stages_byte_identical_to_host(tmp_path: Path) -> None:
+    """clean, features, train and predict from the local specs on the same ingested shards, on the host
+    runtime and in the sandbox: the same files byte for byte (Parquet, model.joblib, PNG included; the
+    scores without their per-run columns)."""
+    data = churn_dag.ingest(tmp_path)
+    host = churn_dag.run_stages(tmp_path / "host", "host", data)
+    sandbox = churn_dag.run_stages(tmp_path / "sandbox", "sandbox", data)
+    assert any(p.endswith(".parquet") for p in host["churn_train_features"])
+    assert host["churn_predict"] and host["churn_model"]
+    assert sandbox == host
