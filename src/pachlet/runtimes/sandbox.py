@@ -26,6 +26,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from pachlet.errors import PachletError
 from pachlet.runtimes.base import PFS_ROOT, DatumView, Launch, WorkerCommand
 from pachlet.runtimes.host import interpreter_path
 
@@ -146,9 +147,14 @@ class SandboxRuntime:
     def launch(self, view: DatumView, command: WorkerCommand) -> Launch:
         """bwrap wrapping the command; the environment travels in bwrap's env, not its argv."""
         cwd = str(command.transform.get("workingDir") or "/")
+        env = sandbox_env(command.env, self.host_env, self.extra_env)
+        exe = command.cmd[0] if command.cmd else ""
+        if exe and "/" not in exe and shutil.which(exe, path=env["PATH"]) is None:
+            # the sandbox sees the host's directories at their own paths: the host's answer is its answer
+            raise PachletError(f"could not start {exe!r}: not found on the sandbox's PATH ({env['PATH']})")
         return Launch(
             argv=[*self.argv_prefix(view, cwd), *command.cmd],
-            env=sandbox_env(command.env, self.host_env, self.extra_env),
+            env=env,
             cwd=None,
             stdin=command.stdin,
         )

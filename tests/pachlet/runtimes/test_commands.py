@@ -179,3 +179,26 @@ def test_container_without_engine_is_a_clear_error(monkeypatch: pytest.MonkeyPat
         PachletError, match="runtime 'container' cannot run here: no podman or docker on PATH"
     ):
         make_runtime("container", RuntimeSettings())
+
+
+def test_auto_falls_back_to_host_with_one_warning(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pachlet.runtimes import config
+
+    monkeypatch.setattr(config, "sandbox_problem", lambda: "bubblewrap (bwrap) is not installed")
+    monkeypatch.setattr(config, "_warned", [])
+    assert make_runtime("auto", RuntimeSettings()).name == "host"
+    assert make_runtime("auto", RuntimeSettings()).name == "host"
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "literal /pfs path inside a program's code will not resolve" in err
+    with pytest.raises(PachletError, match="runtime 'sandbox' cannot run here: bubblewrap"):
+        make_runtime("sandbox", RuntimeSettings())
+
+
+def test_sandbox_names_a_command_missing_from_its_path(view: DatumView) -> None:
+    rt = SandboxRuntime(top=[("usr", None)], host_env={})
+    with pytest.raises(
+        PachletError, match="could not start 'no-such-cmd-i15': not found on the sandbox's PATH"
+    ):
+        rt.launch(view, command({"cmd": ["no-such-cmd-i15"]}))
