@@ -25,6 +25,7 @@ from pachlet import __version__
 from pachlet.cli.admin import fsck, mount, version
 from pachlet.cli.job import logs
 from pachlet.cli.lazy import LazyGroup
+from pachlet.cli.runtime import runtime
 from pachlet.cli.session import State
 from pachlet.cli.verbs import VERBS
 from pachlet.errors import PachletError
@@ -42,7 +43,7 @@ lazily, so ``pachlet`` starts fast and a broken plugin only breaks itself."""
 LAZY_COMMANDS = {"serve": "pachlet.server.cli:serve_command"}
 """Top-level commands of pachlet's own heavier modules, imported only when used."""
 
-TOP_LEVEL = (logs, fsck, mount, version)
+TOP_LEVEL = (logs, fsck, mount, runtime, version)
 """The top-level commands after the verbs, in ``pachlet --help`` order."""
 
 
