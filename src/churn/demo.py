@@ -108,8 +108,8 @@ def render_local_specs() -> tuple[dict[str, dict[str, Any]], int]:
 
 def local_runtime(p: Any) -> None:
     """Give the root's sandbox/container datums the embedded warehouse (ingest reads it): its directory
-    mounted read-write at its own path and ``CHURN_WAREHOUSE_DIR`` set, as pachlet runtime settings (the
-    local target's specs stay the cluster's)."""
+    mounted read-write at its own path, ``CHURN_WAREHOUSE_DIR`` set, and container datums running as the
+    directory's owner, as pachlet runtime settings (the local target's specs stay the cluster's)."""
     from churn.warehouse import warehouse_dir
 
     wh = warehouse_dir().absolute()
@@ -117,8 +117,12 @@ def local_runtime(p: Any) -> None:
     settings = p.runtime_settings()
     want_env = {**settings.env, "CHURN_WAREHOUSE_DIR": str(wh)}
     want_mounts = [*settings.mounts, *([] if str(wh) in settings.mounts else [str(wh)])]
-    if want_env != settings.env or want_mounts != settings.mounts:
-        settings.env, settings.mounts = want_env, want_mounts
+    st = wh.stat()
+    want_user = (
+        settings.user or f"{st.st_uid}:{st.st_gid}"
+    )  # containers write the warehouse's lock as its owner
+    if (want_env, want_mounts, want_user) != (settings.env, settings.mounts, settings.user):
+        settings.env, settings.mounts, settings.user = want_env, want_mounts, want_user
         p.set_runtime_settings(settings)
 
 

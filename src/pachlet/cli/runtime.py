@@ -37,6 +37,7 @@ from pachlet.errors import PachletError
     metavar="PIPELINE",
     help="A pipeline whose containers get a network.",
 )
+@click.option("--user", default=None, help="Container datums' user (UID[:GID]) when the spec sets none.")
 @click.option("--clear", is_flag=True, help="Start from the defaults instead of the current settings.")
 @click.pass_context
 def runtime(
@@ -46,6 +47,7 @@ def runtime(
     env: tuple[str, ...],
     mounts: tuple[str, ...],
     network: tuple[str, ...],
+    user: str | None,
     clear: bool,
 ) -> None:
     """Show the root's runtime settings, or change them (local root only; before `pachlet serve`)."""
@@ -57,7 +59,9 @@ def runtime(
         raise PachletError(
             "pachlet runtime: runtime settings belong to a local root; not available with --pachd"
         )
-    changing = bool(set_runtime or engine is not None or env or mounts or network or clear)
+    changing = bool(
+        set_runtime or engine is not None or env or mounts or network or user is not None or clear
+    )
     check_not_served(state.root)
     with Pachlet.open(state.root, read_only=not changing and (state.root / "pachlet.db").exists()) as p:
         s = RuntimeSettings() if clear else p.runtime_settings()
@@ -66,6 +70,8 @@ def runtime(
                 s.runtime = set_runtime
             if engine is not None:
                 s.engine = engine
+            if user is not None:
+                s.user = user
             for item in env:
                 name, sep, value = item.partition("=")
                 if not sep or not name:

@@ -11,7 +11,8 @@ A runtime named explicitly that cannot run here is an error naming why.
      "engine": "podman",                   # container engine (default: podman, else docker)
      "env": {"CHURN_WAREHOUSE_DIR": "/abs/dir"},   # given to every datum (sandbox, container)
      "mounts": ["/abs/dir"],               # host dirs mounted read-write at their own path
-     "network": ["pipeline_name"]}         # pipelines whose containers get a network
+     "network": ["pipeline_name"],         # pipelines whose containers get a network
+     "user": "1000:1000"}                  # container datums' user when the spec sets none
 
 These are local settings, never part of a spec: the specs stay the cluster's.
 """
@@ -49,11 +50,12 @@ class RuntimeSettings:
     env: dict[str, str] = field(default_factory=dict)
     mounts: list[str] = field(default_factory=list)
     network: list[str] = field(default_factory=list)
+    user: str = ""
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str) -> RuntimeSettings:
         """Settings from parsed JSON; ``PachletError`` naming ``source`` and the field when invalid."""
-        known = {"runtime", "engine", "env", "mounts", "network"}
+        known = {"runtime", "engine", "env", "mounts", "network", "user"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise PachletError(f"{source}: unknown field {unknown[0]!r} (known: {', '.join(sorted(known))})")
@@ -63,6 +65,7 @@ class RuntimeSettings:
             env={str(k): str(v) for k, v in (data.get("env") or {}).items()},
             mounts=[str(m) for m in data.get("mounts") or []],
             network=[str(n) for n in data.get("network") or []],
+            user=str(data.get("user") or ""),
         )
         if s.runtime not in CHOICES:
             raise PachletError(
@@ -134,7 +137,7 @@ def make_runtime(name: str, settings: RuntimeSettings) -> Runtime:
     if engine is None:
         wanted = settings.engine or " or ".join(("podman", "docker"))
         raise PachletError(f"runtime 'container' cannot run here: no {wanted} on PATH")
-    return ContainerRuntime(engine, env=settings.env, mounts=settings.mounts)
+    return ContainerRuntime(engine, env=settings.env, mounts=settings.mounts, user=settings.user)
 
 
 def select_runtime(explicit: str | None, root: Path) -> tuple[Runtime, RuntimeSettings]:

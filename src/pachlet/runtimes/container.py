@@ -11,7 +11,8 @@ One ``<engine> run --rm`` per datum attempt:
 - ``--network none`` unless the pipeline needs the network (``pachlet.runtimes.base.needs_network``);
 - the environment: only the worker's (the spec's env, secrets, Pachyderm's variables) and the root
   settings' ``env``, passed as ``--env NAME`` so values stay out of the command line;
-- ``--user`` from ``transform.user`` and ``--workdir`` from ``transform.workingDir``, else the image's;
+- ``--user`` from ``transform.user``, else the root settings' ``user`` (a local resource's owner, so a
+  datum can write a mounted directory), else the image's ``USER``; ``--workdir`` from ``transform.workingDir``, else the image's;
 - ``--entrypoint cmd[0]`` (a worker runs ``transform.cmd``, never the image's ENTRYPOINT/CMD);
 - ``--pull=never``: pachlet runs the images ``make image`` built (a machine without a registry works).
 
@@ -53,8 +54,10 @@ class ContainerRuntime:
         env: Mapping[str, str] | None = None,
         mounts: Sequence[str] = (),
         host_env: Mapping[str, str] | None = None,
+        user: str = "",
     ) -> None:
         self.engine = engine
+        self.user = user
         self.extra_env = dict(env or {})
         self.mounts = [os.path.abspath(m) for m in mounts]
         self.host_env = dict(os.environ if host_env is None else host_env)
@@ -81,7 +84,7 @@ class ContainerRuntime:
             args += ["-v", f"{host_dir}:{mount_path}:ro"]
         for m in self.mounts:
             args += ["-v", f"{m}:{m}"]
-        user = command.transform.get("user")
+        user = command.transform.get("user") or self.user
         if user:
             args += ["--user", str(user)]
         wd = command.transform.get("workingDir")

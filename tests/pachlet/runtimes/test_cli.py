@@ -62,6 +62,7 @@ def test_runtime_command_sets_and_shows_settings(tmp_path: Path) -> None:
         "env": {"A": "1"},
         "mounts": [str(tmp_path)],
         "network": ["ingest"],
+        "user": "",
     }
     assert json.loads(invoke(root, "runtime")) == json.loads(out)
     assert "Runtime: host\n" in job_on(root)  # the root's setting, no option or env

@@ -82,6 +82,9 @@ def test_container_user_workdir_entrypoint_and_stdin(view: DatumView) -> None:
     assert pairs(argv, "--user") == ["10001"] and pairs(argv, "--workdir") == ["/work"] and "-i" in argv
     i = argv.index("churn-pachlet:dev")
     assert argv[i - 2 : i] == ["--entrypoint", "python3"] and argv[i + 1 :] == ["/code/run.py", "/pfs/data"]
+    owner = ContainerRuntime("podman", host_env={}, user="1000:1000")
+    assert pairs(owner.launch(view, command()).argv, "--user") == ["1000:1000"]
+    assert pairs(owner.launch(view, command({"user": "10001"})).argv, "--user") == ["10001"]
     plain = rt.launch(view, command()).argv
     assert "--user" not in plain and "--workdir" not in plain and "-i" not in plain
 
