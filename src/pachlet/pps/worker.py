@@ -121,7 +121,10 @@ def _spawn(
         launch = runtime.launch(view, command)
     except PachletError as exc:
         return None, str(exc)
-    return _popen_run(launch.argv, launch.stdin, launch.env, log, timeout, launch.cwd)
+    code, why = _popen_run(launch.argv, launch.stdin, launch.env, log, timeout, launch.cwd)
+    if code is None and launch.cleanup:
+        subprocess.run(launch.cleanup, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    return code, why
 
 
 def _collect_outputs(store: Store, out_dir: Path) -> list[tuple[str, str, int]]:

@@ -52,6 +52,9 @@ class Launch:
     env: dict[str, str]
     cwd: str | None = None
     stdin: bytes | None = None
+    cleanup: list[str] | None = None
+    """A command to run when the process was killed (timeout): e.g. removing a container the engine
+    keeps running after its client died."""
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ One ``<engine> run --rm`` per datum attempt:
 - ``--user`` from ``transform.user``, else the root settings' ``user`` (a local resource's owner, so a
   datum can write a mounted directory), else the image's ``USER``; ``--workdir`` from ``transform.workingDir``, else the image's;
 - ``--entrypoint cmd[0]`` (a worker runs ``transform.cmd``, never the image's ENTRYPOINT/CMD);
+- ``--name pachlet-<random>``, removed with ``rm -f`` when pachlet kills a timed-out datum (the engine
+  would keep the container running after its client died);
 - ``--pull=never``: pachlet runs the images ``make image`` built (a machine without a registry works).
 
 Engine quirks of a machine (runc instead of crun, ulimits, cgroup manager) belong in that machine's
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from collections.abc import Mapping, Sequence
 
 from pachlet.errors import PachletError
@@ -99,9 +102,12 @@ class ContainerRuntime:
         datum_env = {**self.extra_env, **command.env}
         engine_env = {k: v for k, v in self.host_env.items() if k not in datum_env}
         engine_env.update(datum_env)
+        name = f"pachlet-{uuid.uuid4().hex[:16]}"
+        run = self.run_args(view, command, sorted(datum_env))
         return Launch(
-            argv=[*self.run_args(view, command, sorted(datum_env)), *command.cmd[1:]],
+            argv=[*run[:3], "--name", name, *run[3:], *command.cmd[1:]],
             env=engine_env,
             cwd=None,
             stdin=command.stdin,
+            cleanup=[self.engine, "rm", "-f", name],
         )

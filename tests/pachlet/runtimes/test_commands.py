@@ -54,7 +54,10 @@ def test_container_mounts_inputs_read_only_and_never_U(view: DatumView) -> None:
     assert f"{view.out}:/pfs/out" in vols
     assert f"{view.root}/s:/etc/creds:ro" in vols
     assert not [v for v in vols if v.endswith(":U") or ",U" in v]
-    assert argv[:4] == ["podman", "run", "--rm", "--pull=never"]
+    assert argv[:3] == ["podman", "run", "--rm"] and "--pull=never" in argv
+    launch = ContainerRuntime("podman", host_env={}).launch(view, command())
+    name = launch.argv[launch.argv.index("--name") + 1]
+    assert name.startswith("pachlet-") and launch.cleanup == ["podman", "rm", "-f", name]
 
 
 def test_container_network_none_unless_needed(view: DatumView) -> None:
