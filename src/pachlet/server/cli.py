@@ -95,6 +95,7 @@ def serve_command(
             if no_console
             else (DEFAULT_CONSOLE_PORT if console_port is None else console_port),
             console_required=console_port is not None,
+            runtime=getattr(state, "runtime", None),
         )
         code = server.run()
     except (PachletError, OSError) as exc:
