@@ -51,7 +51,8 @@ def test_env_var_chooses_the_runtime(tmp_path: Path) -> None:
     assert "Runtime: host\n" in text
 
 
-def test_runtime_command_sets_and_shows_settings(tmp_path: Path) -> None:
+def test_runtime_command_sets_and_shows_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PACHLET_RUNTIME", raising=False)  # it would override the root's setting
     root = tmp_path / "root"
     out = invoke(
         root, "runtime", "--set", "host", "--env", "A=1", "--mount", str(tmp_path), "--network", "ingest"
