@@ -8,8 +8,16 @@ MEMBERS ?= 20000
 export CHURN_HOME ?= $(CURDIR)/.churn
 export PACHLET_ROOT ?= $(CURDIR)/.pachlet
 export PATH := $(CURDIR)/$(BIN):$(PATH)
+# Where datums run (host | sandbox | container | auto); empty: PACHLET_RUNTIME, the root's setting, auto.
+RUNTIME ?=
+# podman on cgroups-v1 "hybrid" machines (the CI VM) needs runc; the quirk lives in this file only.
+ifeq ($(CONTAINERS_CONF),)
+ifneq ($(shell stat -fc %T /sys/fs/cgroup 2>/dev/null),cgroup2fs)
+export CONTAINERS_CONF := $(CURDIR)/images/containers-hybrid-cgroups.conf
+endif
+endif
 
-.PHONY: setup demo test test-fast specs bench lint clean browser
+.PHONY: setup demo test test-fast specs bench lint clean browser runtimes image lock
 
 setup: $(STAMP)
 
@@ -28,10 +36,27 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || echo "warning: could not install chromium; browser tests will be skipped"; }
 
-demo: setup
-	$(BIN)/churn demo --members $(MEMBERS)
+# bubblewrap (the sandbox runtime, pachlet's default on Linux) and podman + runc + mmdebstrap (the
+# container runtime and `make image` without a registry), from Debian's packages when apt is there.
+runtimes:
+	@command -v bwrap >/dev/null && command -v podman >/dev/null && command -v mmdebstrap >/dev/null || { \
+	  echo "installing bubblewrap, podman, runc, mmdebstrap (runtimes)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap podman runc \
+	    mmdebstrap >/dev/null) || echo "warning: could not install them; sandbox/container tests will be skipped"; }
 
-test: setup browser
+# Every image of images/images.json, tagged as the local specs name them. Without a registry (or with
+# LOCAL_BASE=1) the base is built once with mmdebstrap. Cached by the engine between runs.
+image: setup runtimes
+	$(BIN)/python images/build.py $(if $(LOCAL_BASE),--local-base)
+
+# The image's dependency lock, from this (tested) venv.
+lock: setup
+	$(BIN)/python images/lock.py > images/churn/requirements.lock
+
+demo: setup $(if $(filter container,$(RUNTIME)),image)
+	$(if $(RUNTIME),PACHLET_RUNTIME=$(RUNTIME)) $(BIN)/churn demo --members $(MEMBERS)
+
+test: setup browser runtimes
 	$(BIN)/python -m pytest -q
 
 # The unit tests: no pachlet serve, no pipelines of stage subprocesses, no browser (under a minute).

@@ -141,6 +141,7 @@ PACHLET_LAYERS: list[tuple[str, ...]] = [
     ("pachlet.store", "pachlet.lock", "pachlet.secrets"),
     ("pachlet.pfs",),
     ("pachlet.spec",),
+    ("pachlet.runtimes",),
     ("pachlet.pps",),
     ("pachlet.egress",),
     ("pachlet.api",),

@@ -109,11 +109,33 @@ def render_local_specs() -> tuple[dict[str, dict[str, Any]], int]:
     return specs, len(changed)
 
 
+def local_runtime(p: Any) -> None:
+    """Give the root's sandbox/container datums the embedded warehouse (ingest reads it): its directory
+    mounted read-write at its own path, ``CHURN_WAREHOUSE_DIR`` set, and container datums running as the
+    directory's owner, as pachlet runtime settings (the local target's specs stay the cluster's)."""
+    from churn.warehouse import warehouse_dir
+
+    wh = warehouse_dir().absolute()
+    wh.mkdir(parents=True, exist_ok=True)
+    settings = p.runtime_settings()
+    want_env = {**settings.env, "CHURN_WAREHOUSE_DIR": str(wh)}
+    want_mounts = [*settings.mounts, *([] if str(wh) in settings.mounts else [str(wh)])]
+    st = wh.stat()
+    want_user = (
+        settings.user or f"{st.st_uid}:{st.st_gid}"
+    )  # containers write the warehouse's lock as its owner
+    if (want_env, want_mounts, want_user) != (settings.env, settings.mounts, settings.user):
+        settings.env, settings.mounts, settings.user = want_env, want_mounts, want_user
+        p.set_runtime_settings(settings)
+
+
 def deploy(p: Any, specs: dict[str, dict[str, Any]]) -> Iterator[tuple[str, str]]:
-    """Create the secret if missing, then create or update every pipeline in dependency order; yields
-    ``(pipeline, what was done)`` as it goes."""
+    """Set the local runtime up (``local_runtime``), create the secret if missing, then create or update
+    every pipeline in dependency order; yields ``(pipeline, what was done)`` as it goes."""
     from pachlet.errors import NotFoundError
     from pachlet.spec import normalize_spec
+
+    local_runtime(p)
 
     if SECRET["metadata"]["name"] not in {s.name for s in p.list_secrets()}:
         p.create_secret(SECRET)

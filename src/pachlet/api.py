@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from pachlet.errors import PachletError
 from pachlet.lock import DEFAULT_LOCK_TIMEOUT as DEFAULT_LOCK_TIMEOUT  # re-exported (30 s)
 from pachlet.lock import RootLock, lock_timeout
 from pachlet.pfs.driver import PFS
@@ -38,6 +39,7 @@ from pachlet.records import (
     RepoInfo,
     SecretInfo,
 )
+from pachlet.runtimes import RuntimeSettings, load_settings, save_settings
 from pachlet.secrets import SecretManifest
 from pachlet.store import Store
 
@@ -69,6 +71,9 @@ class Pachlet:
     ``read_only=True`` no lock is taken (SQLite WAL gives a consistent snapshot per call) and every
     mutating method raises ``PachletError``. The object is thread-safe: reads run concurrently, writes
     are serialized, and one thread at a time runs jobs.
+
+    ``runtime`` (``host``, ``sandbox``, ``container`` or ``auto``) chooses where datums run, over
+    ``PACHLET_RUNTIME`` and the root's ``runtime.json`` (``pachlet.runtimes.config``).
     """
 
     def __init__(
@@ -77,6 +82,7 @@ class Pachlet:
         *,
         timeout: float | None = None,
         read_only: bool = False,
+        runtime: str | None = None,
     ) -> None:
         self.root = (Path(root) if root is not None else default_root()).absolute()
         self.read_only = read_only
@@ -88,7 +94,7 @@ class Pachlet:
         try:
             self._store = Store(self.root, read_only=read_only)
             self._pfs = PFS(self._store)
-            self._pps = PPS(self._store, self._pfs, egress_hook=run_egress_hook)
+            self._pps = PPS(self._store, self._pfs, egress_hook=run_egress_hook, runtime=runtime)
         except BaseException:
             if self._lock is not None:
                 self._lock.release()
@@ -105,9 +111,10 @@ class Pachlet:
         *,
         timeout: float | None = None,
         read_only: bool = False,
+        runtime: str | None = None,
     ) -> Iterator[Pachlet]:
         """Open a root for the duration of a ``with`` block (lock held throughout unless read-only)."""
-        p = cls(root, timeout=timeout, read_only=read_only)
+        p = cls(root, timeout=timeout, read_only=read_only, runtime=runtime)
         try:
             yield p
         finally:
@@ -360,6 +367,18 @@ class Pachlet:
     def run_until_idle(self, progress: ProgressCallback | None = None) -> list[JobInfo]:
         """Run every queued job, including the downstream jobs they trigger; returns the jobs that ended."""
         return self._pps.process_pending(progress, limit=None)
+
+    # ------------------------------------------------------------------ runtime
+    def runtime_settings(self) -> RuntimeSettings:
+        """The root's runtime settings (``runtime.json``; defaults when absent)."""
+        return load_settings(self.root)
+
+    def set_runtime_settings(self, settings: RuntimeSettings) -> None:
+        """Replace the root's runtime settings (used by jobs that start after this call)."""
+        if self.read_only:
+            raise PachletError(f"pachlet root {self.root} is open read-only")
+        save_settings(self.root, settings)
+        self._pps.runner.forget_runtime()
 
     def pending_jobs(self) -> list[JobInfo]:
         """Jobs not yet in a terminal state, oldest first."""

@@ -269,9 +269,23 @@ def pipeline_info(rec: r.PipelineInfo) -> pps_pb2.PipelineInfo:
     return msg
 
 
+RUNTIME_WORKER_PREFIX = "pachlet-"
+"""``JobInfo.details.worker_status[].worker_id`` of a job's worker: ``pachlet-<runtime>`` (host, sandbox or
+container): where a cluster names the worker pod, pachlet names the runtime its datums ran in."""
+
+
+def job_runtime(msg: pps_pb2.JobInfo) -> str:
+    """The runtime a ``JobInfo`` names in its worker status ("" when none)."""
+    for w in msg.details.worker_status:
+        if w.worker_id.startswith(RUNTIME_WORKER_PREFIX):
+            return w.worker_id.removeprefix(RUNTIME_WORKER_PREFIX)
+    return ""
+
+
 def job_info(rec: r.JobInfo, spec: Mapping[str, Any] | None = None, salt: str = "") -> pps_pb2.JobInfo:
     """``pps.JobInfo``: job, output commit, datum counts (processed/skipped/failed/recovered/total),
-    state, reason, times and stats; Details from the pipeline spec when given."""
+    state, reason, times and stats; Details from the pipeline spec when given (with the runtime as the
+    worker's ID, ``RUNTIME_WORKER_PREFIX``)."""
     msg = pps_pb2.JobInfo(
         job=job(rec.pipeline, rec.id),
         pipeline_version=rec.pipeline_version,
@@ -294,6 +308,8 @@ def job_info(rec: r.JobInfo, spec: Mapping[str, Any] | None = None, salt: str = 
         req = create_pipeline_request(spec)
         _copy_fields(req, msg.details, _JOB_DETAIL_FIELDS)
         msg.details.salt = salt
+        if rec.runtime:
+            msg.details.worker_status.add(worker_id=RUNTIME_WORKER_PREFIX + rec.runtime, job_id=rec.id)
         if req.output_branch:
             msg.output_commit.branch.name = req.output_branch
     return msg

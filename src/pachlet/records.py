@@ -152,6 +152,8 @@ class JobInfo:
     restart: int = 0
     upload_bytes: int = 0
     download_bytes: int = 0
+    runtime: str = ""
+    """Where its datums ran: ``host``, ``sandbox`` or ``container`` ("" before it ran)."""
 
     @property
     def global_id(self) -> str:

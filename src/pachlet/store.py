@@ -68,7 +68,7 @@ CREATE TABLE IF NOT EXISTS jobs(
     failed INTEGER NOT NULL DEFAULT 0, recovered INTEGER NOT NULL DEFAULT 0, total INTEGER NOT NULL DEFAULT 0,
     reason TEXT NOT NULL DEFAULT '', pipeline_version INTEGER NOT NULL, restart INTEGER NOT NULL DEFAULT 0,
     owner_pid INTEGER, parent_job TEXT, upload_bytes INTEGER NOT NULL DEFAULT 0,
-    download_bytes INTEGER NOT NULL DEFAULT 0, UNIQUE(pipeline, id));
+    download_bytes INTEGER NOT NULL DEFAULT 0, runtime TEXT NOT NULL DEFAULT '', UNIQUE(pipeline, id));
 CREATE INDEX IF NOT EXISTS jobs_by_id ON jobs(id);
 CREATE TABLE IF NOT EXISTS datums(
     pipeline TEXT NOT NULL, job_id TEXT NOT NULL, datum_id TEXT NOT NULL, idx INTEGER NOT NULL,
@@ -117,6 +117,9 @@ class Store:
         if not read_only:
             conn = self.conn()
             conn.executescript(SCHEMA)
+            cols = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
+            if "runtime" not in cols:  # roots made before jobs recorded their runtime
+                conn.execute("ALTER TABLE jobs ADD COLUMN runtime TEXT NOT NULL DEFAULT ''")
             conn.execute(
                 "INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', ?)", (str(SCHEMA_VERSION),)
             )

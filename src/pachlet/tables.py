@@ -447,7 +447,7 @@ def _indent_json(text: str) -> str:
 
 
 def job_details(i: Any, full: bool = False) -> str:
-    """``inspect job``: ID, pipeline, times, state, reason, datum counts and output commit."""
+    """``inspect job``: ID, pipeline, times, state, reason, datum counts, runtime and output commit."""
     started = _dt(i.started) if _has(i, "started") else None
     finished = _dt(i.finished) if _has(i, "finished") else None
     lines = [
@@ -471,6 +471,16 @@ def job_details(i: Any, full: bool = False) -> str:
         f"Data Uploaded: {bytes_size(i.stats.upload_bytes)}",
         f"Restarts: {i.restart}",
     ]
+    runtime = next(
+        (
+            w.worker_id.removeprefix("pachlet-")
+            for w in i.details.worker_status
+            if w.worker_id.startswith("pachlet-")
+        ),
+        "",
+    )
+    if runtime:
+        lines.append(f"Runtime: {runtime}")
     if _has(i, "output_commit"):
         lines.append(f"Output Commit: {i.output_commit.id}")
     return "\n".join(lines) + "\n"

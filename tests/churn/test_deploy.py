@@ -71,7 +71,13 @@ def deploy(served: Served, *args: str, env_password: str | None = None) -> subpr
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
-    """A fresh server without scheduled cron ticks (deploy's --tick runs cron explicitly)."""
+    """A fresh server without scheduled cron ticks (deploy's --tick runs cron explicitly), its root given
+    the embedded warehouse as runtime settings first (what `churn demo` does) for sandboxed ingest."""
+    from churn.demo import local_runtime
+    from pachlet.api import Pachlet
+
+    with Pachlet.open(tmp_path / "root") as p:
+        local_runtime(p)
     s = Served(tmp_path / "root", "--no-cron")
     yield s
     code, _, err = s.stop()

@@ -25,6 +25,7 @@ from pachlet import __version__
 from pachlet.cli.admin import fsck, mount, version
 from pachlet.cli.job import logs
 from pachlet.cli.lazy import LazyGroup
+from pachlet.cli.runtime import runtime
 from pachlet.cli.session import State
 from pachlet.cli.verbs import VERBS
 from pachlet.errors import PachletError
@@ -43,7 +44,7 @@ lazily, so ``pachlet`` starts fast and a broken plugin only breaks itself."""
 LAZY_COMMANDS = {"serve": "pachlet.server.cli:serve_command"}
 """Top-level commands of pachlet's own heavier modules, imported only when used."""
 
-TOP_LEVEL = (logs, fsck, mount, version)
+TOP_LEVEL = (logs, fsck, mount, runtime, version)
 """The top-level commands after the verbs, in ``pachlet --help`` order."""
 
 
@@ -85,16 +86,26 @@ def _last_address() -> str:
     "--pachd", envvar="PACHD_ADDRESS", default=None, metavar="HOST:PORT",
     help="Talk to a running pachd (pachlet serve, or a cluster) instead of opening the root (env PACHD_ADDRESS).",
 )  # fmt: skip
+@click.option(
+    "--runtime", type=click.Choice(["host", "sandbox", "container", "auto"]), default=None,
+    help="Where datums run (default: env PACHLET_RUNTIME, else the root's runtime.json, else auto: "
+    "sandbox where bubblewrap works, else host).",
+)  # fmt: skip
 @click.version_option(__version__, "--version", prog_name="pachlet")
 @click.pass_context
-def cli(ctx: click.Context, root: Path | None, lock_timeout: float | None, pachd: str | None) -> None:
+def cli(
+    ctx: click.Context, root: Path | None, lock_timeout: float | None, pachd: str | None, runtime: str | None
+) -> None:
     """pachlet: run Pachyderm 2.x pipeline specs locally, with pachctl's verbs."""
     if lock_timeout is not None:
         # one setting for every lock wait: the egress (in this process) and the datums (its children)
         # read it from the environment
         os.environ[LOCK_TIMEOUT_ENV] = repr(lock_timeout)
     ctx.obj = State(
-        root=root if root is not None else Path(".pachlet"), lock_timeout=lock_timeout, pachd=pachd or None
+        root=root if root is not None else Path(".pachlet"),
+        lock_timeout=lock_timeout,
+        pachd=pachd or None,
+        runtime=runtime,
     )
 
 

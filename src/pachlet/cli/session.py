@@ -26,6 +26,7 @@ class State:
     root: Path
     lock_timeout: float | None
     pachd: str | None = None
+    runtime: str | None = None
 
 
 @contextmanager
@@ -46,6 +47,8 @@ def open_backend(ctx: click.Context, write: bool) -> Iterator[Backend]:
     kwargs: dict[str, Any] = {"read_only": read_only}
     if state.lock_timeout is not None:
         kwargs["timeout"] = state.lock_timeout
+    if state.runtime is not None:
+        kwargs["runtime"] = state.runtime
     with Pachlet.open(state.root, **kwargs) as p:
         yield LocalBackend(p)
 

@@ -72,11 +72,13 @@ class Job:
     parent_job: str | None
     upload_bytes: int
     download_bytes: int
+    runtime: str = ""
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Job:
-        """A job from its database row."""
-        return cls(**{f.name: row[f.name] for f in fields(cls)})
+        """A job from its database row (a root opened read-only before its migration has no runtime)."""
+        have = set(row.keys())
+        return cls(**{f.name: row[f.name] for f in fields(cls) if f.name in have})
 
     def info(self) -> JobInfo:
         """The job as the facade returns it."""
@@ -98,6 +100,7 @@ class Job:
             restart=self.restart,
             upload_bytes=self.upload_bytes,
             download_bytes=self.download_bytes,
+            runtime=self.runtime,
         )
 
 

@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import shutil
-import sys
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -44,6 +43,7 @@ from pachlet.records import (
     JobInfo,
     PipelineInfo,
 )
+from pachlet.runtimes import Runtime, RuntimeSettings, needs_network, select_runtime
 from pachlet.secrets import Secrets
 from pachlet.store import Store
 from pachlet.timeutil import now_ts
@@ -100,7 +100,10 @@ class JobRunner:
         secrets: Secrets,
         stop: threading.Event,
         egress_hook: EgressHook | None,
+        runtime: str | None = None,
     ) -> None:
+        self.runtime_name = runtime
+        self._runtime: tuple[Runtime, RuntimeSettings] | None = None
         self.store = store
         self.pfs = pfs
         self.jobs = jobs
@@ -121,6 +124,16 @@ class JobRunner:
         return self.jobs.require(job.pipeline, job.id).info()
 
     # ------------------------------------------------------------------ running
+    def runtime(self) -> tuple[Runtime, RuntimeSettings]:
+        """The root's runtime (``pachlet.runtimes.config``: option, env, root setting, auto), chosen once."""
+        if self._runtime is None:
+            self._runtime = select_runtime(self.runtime_name, self.store.root)
+        return self._runtime
+
+    def forget_runtime(self) -> None:
+        """Choose the runtime again at the next job (the root's settings changed)."""
+        self._runtime = None
+
     def _resolver(self, prov: Mapping[tuple[str, str], str]) -> Callable[[str, str], CommitFiles | None]:
         def resolve(repo: str, branch: str) -> CommitFiles | None:
             self.pfs.inspect_repo(repo)
@@ -152,6 +165,7 @@ class JobRunner:
             ctx = self.job_context(pipeline, gid, spec)
         except PachletError as exc:
             return self.finish_unsuccessful(job, JOB_FAILURE, str(exc))
+        self.jobs.update(job, runtime=ctx.runtime.name)
         skipper = DatumSkipper(self.store, pipeline, parent_job, spec)
         total = len(datums)
         hashes = [d.hash(salt) for d in datums]
@@ -173,9 +187,7 @@ class JobRunner:
     def job_context(self, pipeline: str, job_id: str, spec: dict[str, Any]) -> JobContext:
         """What every datum of the job shares: env, secrets, tries, timeout, log and scratch dirs."""
         transform = dict(spec.get("transform") or {})
-        env = dict(os.environ)
-        pybin = str(Path(sys.executable).parent)
-        env["PATH"] = pybin + os.pathsep + env.get("PATH", "")
+        env: dict[str, str] = {}  # the worker's: the runtime adds what stands for the image's ENV
         for k, v in (transform.get("env") or {}).items():
             env[str(k)] = str(v)
         secret_values: list[str] = []
@@ -197,6 +209,7 @@ class JobRunner:
                 mount_paths.append(mp)
                 for k, v in values.items():
                     secret_files[f"{mp}/{k}"] = v.encode()
+        runtime, settings = self.runtime()
         par = spec.get("parallelismSpec") or {}
         tries = int(spec.get("datumTries") or 3)
         accept = frozenset(int(x) for x in (transform.get("acceptReturnCode") or []))
@@ -222,6 +235,8 @@ class JobRunner:
             stop=self.stop,
             mount_paths=mount_paths,
             parallelism=max(1, min(int(par.get("constant") or 1), os.cpu_count() or 1)),
+            runtime=runtime,
+            needs_network=needs_network(spec, frozenset(settings.network)),
         )
 
     def commit(

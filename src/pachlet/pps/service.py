@@ -52,7 +52,9 @@ from pachlet.store import Store, new_id
 class PPS:
     """The pipeline system of one root."""
 
-    def __init__(self, store: Store, pfs: PFS, *, egress_hook: EgressHook | None = None) -> None:
+    def __init__(
+        self, store: Store, pfs: PFS, *, egress_hook: EgressHook | None = None, runtime: str | None = None
+    ) -> None:
         self.store = store
         self.pfs = pfs
         self.secrets = Secrets(store)
@@ -60,7 +62,9 @@ class PPS:
         self.stop = threading.Event()
         self.pipelines = PipelineRegistry(store, pfs)
         self.jobs = JobRegistry(store, pfs)
-        self.runner = JobRunner(store, pfs, self.jobs, self.pipelines, self.secrets, self.stop, egress_hook)
+        self.runner = JobRunner(
+            store, pfs, self.jobs, self.pipelines, self.secrets, self.stop, egress_hook, runtime
+        )
         self.cron = Cron(store, pfs, self.pipelines, self.on_commits_finished)
 
     # ------------------------------------------------------------------ pipelines

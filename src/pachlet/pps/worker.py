@@ -7,14 +7,15 @@ Layout of a datum's scratch root ``scratch/<job id>/<datum id>/``::
     pfs/out/                       the datum's output
     secrets/<mount path>           secret files for ``transform.secrets[].mountPath``
 
-Every ``/pfs`` path prefix in ``transform.cmd``, ``transform.stdin`` and env values is rewritten to
-``<scratch root>/pfs`` (likewise secret mount paths), so unmodified Pachyderm specs run as-is.
+The job's runtime (``pachlet.runtimes``: host, sandbox or container) turns the worker's view of a datum
+(literal ``/pfs`` paths, the worker's environment) into the process started here: the ``sandbox`` and
+``container`` runtimes mount the scratch root at the literal ``/pfs``; the ``host`` runtime rewrites
+``/pfs`` prefixes in ``transform.cmd``, ``transform.stdin`` and env values to ``<scratch root>/pfs``.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -26,18 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pachlet.errors import PachletError
 from pachlet.pps.datum_log import LOG_MASK, DatumLog, private_dir, write_private
 from pachlet.pps.datums import Datum
 from pachlet.records import DATUM_FAILED, DATUM_RECOVERED, DATUM_SUCCESS
+from pachlet.runtimes import DatumView, HostRuntime, Runtime, WorkerCommand, stdin_bytes
 from pachlet.store import Store
-
-
-def map_paths(text: str, mapping: Sequence[tuple[str, str]]) -> str:
-    """Rewrite absolute path prefixes (``/pfs`` and secret mount paths) found in ``text``."""
-    for src, dst in mapping:
-        if src in text:
-            text = re.sub(r"(?<![\w.\-/])" + re.escape(src) + r"(?=/|\b|$)", dst.replace("\\", "\\\\"), text)
-    return text
 
 
 @dataclass
@@ -59,6 +54,8 @@ class JobContext:
     stop: threading.Event
     mount_paths: list[str] = field(default_factory=list)
     parallelism: int = 1
+    runtime: Runtime = field(default_factory=HostRuntime)
+    needs_network: bool = False
 
 
 @dataclass
@@ -77,7 +74,12 @@ class DatumResult:
 
 
 def _popen_run(
-    cmd: list[str], stdin: bytes | None, env: dict[str, str], log: DatumLog, timeout: float | None
+    cmd: list[str],
+    stdin: bytes | None,
+    env: dict[str, str],
+    log: DatumLog,
+    timeout: float | None,
+    cwd: str | None = None,
 ) -> tuple[int | None, str]:
     """Run a command; (return code, "") or (None, reason) when it could not run or timed out."""
     try:
@@ -87,6 +89,7 @@ def _popen_run(
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
+            cwd=cwd,
             start_new_session=True,  # its own process group, ended with the datum (DatumLog.end_process)
         )
     except OSError as exc:
@@ -104,6 +107,21 @@ def _popen_run(
     finally:
         log.end_process(proc)  # no process of the datum outlives it; its output is all in the log
     return proc.returncode, ""
+
+
+def _spawn(
+    runtime: Runtime, view: DatumView, command: WorkerCommand, log: Any, timeout: float | None
+) -> tuple[int | None, str]:
+    """Start a datum's command through the job's runtime (see ``_popen_run``)."""
+    try:
+        runtime.prepare(view, command)
+        launch = runtime.launch(view, command)
+    except PachletError as exc:
+        return None, str(exc)
+    code, why = _popen_run(launch.argv, launch.stdin, launch.env, log, timeout, launch.cwd)
+    if code is None and launch.cleanup:
+        subprocess.run(launch.cleanup, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    return code, why
 
 
 def _collect_outputs(store: Store, out_dir: Path) -> list[tuple[str, str, int]]:
@@ -134,11 +152,12 @@ def run_datum(ctx: JobContext, datum: Datum, env_extra: dict[str, str]) -> Datum
     out.mkdir(parents=True)
     download = 0
     env = dict(ctx.base_env)
-    pfs_str = str(pfs)
+    names: list[str] = []
     for inp in datum.inputs:
         base = pfs / inp.name
         if inp.files:
             base.mkdir(parents=True, exist_ok=True)
+            names.append(inp.name)
         made: set[Path] = {base}
         for f in inp.files:
             dest = base / f.path.lstrip("/")
@@ -150,26 +169,36 @@ def run_datum(ctx: JobContext, datum: Datum, env_extra: dict[str, str]) -> Datum
             else:
                 ctx.store.link_object(f.hash, dest)
                 download += f.size
-        env[inp.name] = pfs_str + "/" + inp.name + inp.path.rstrip("/")
+        env[inp.name] = "/pfs/" + inp.name + inp.path.rstrip("/")
         env[f"{inp.name}_COMMIT"] = inp.commit_id
         if inp.join_on:
             env[f"PACH_DATUM_{inp.name}_JOIN_ON"] = inp.join_on
         if inp.group_by:
             env[f"PACH_DATUM_{inp.name}_GROUP_BY"] = inp.group_by
-    mapping: list[tuple[str, str]] = [("/pfs", pfs_str)]
+    secret_dirs: dict[str, Path] = {}
     if ctx.secret_files:
         sroot = root / "secrets"
         for rel, content in ctx.secret_files.items():
             p = sroot / rel.lstrip("/")
             private_dir(p.parent, top=sroot)  # 0700 dirs, 0600 files: the values are for this user only
             write_private(p, content)
-        mapping += [(mp, str(sroot / mp.lstrip("/"))) for mp in ctx.mount_paths]
-    env = {k: map_paths(v, mapping) for k, v in env.items()}
+        secret_dirs = {mp: sroot / mp.lstrip("/") for mp in ctx.mount_paths}
     env.update(env_extra)
+    view = DatumView(root=root, inputs=tuple(dict.fromkeys(names)), secret_dirs=secret_dirs)
     t = ctx.transform
-    cmd = [map_paths(a, mapping) for a in (t.get("cmd") or [])]
-    stdin_lines = t.get("stdin") or []
-    stdin = ("\n".join(map_paths(s, mapping) for s in stdin_lines) + "\n").encode() if stdin_lines else None
+
+    def launch_of(cmd_key: str, stdin_key: str) -> WorkerCommand:
+        return WorkerCommand(
+            cmd=[str(a) for a in (t.get(cmd_key) or [])],
+            stdin=stdin_bytes(t.get(stdin_key)),
+            env=env,
+            transform=t,
+            pipeline=ctx.pipeline,
+            needs_network=ctx.needs_network,
+        )
+
+    main = launch_of("cmd", "stdin")
+    cmd = main.cmd
     log_path = ctx.log_dir / f"{datum.id}.log"
     attempts = 0
     reason = ""
@@ -183,7 +212,7 @@ def run_datum(ctx: JobContext, datum: Datum, env_extra: dict[str, str]) -> Datum
             if attempts > 1:
                 shutil.rmtree(out, ignore_errors=True)
                 out.mkdir(parents=True)
-            code, why = _popen_run(cmd, stdin, env, log, ctx.timeout)
+            code, why = _spawn(ctx.runtime, view, main, log, ctx.timeout)
             if code is not None and (code == 0 or code in ctx.accept):
                 state, reason = DATUM_SUCCESS, ""
                 break
@@ -191,12 +220,7 @@ def run_datum(ctx: JobContext, datum: Datum, env_extra: dict[str, str]) -> Datum
             log.write(f"pachlet: attempt {attempts}/{ctx.tries} failed: {reason}\n".encode())
             log.flush()
         if state != DATUM_SUCCESS and t.get("errCmd") and not ctx.stop.is_set():
-            err_cmd = [map_paths(a, mapping) for a in t["errCmd"]]
-            err_lines = t.get("errStdin") or []
-            err_stdin = (
-                ("\n".join(map_paths(s, mapping) for s in err_lines) + "\n").encode() if err_lines else None
-            )
-            code, why = _popen_run(err_cmd, err_stdin, env, log, ctx.timeout)
+            code, why = _spawn(ctx.runtime, view, launch_of("errCmd", "errStdin"), log, ctx.timeout)
             if code == 0:
                 state = DATUM_RECOVERED
     if state == DATUM_SUCCESS:

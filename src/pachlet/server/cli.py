@@ -105,6 +105,7 @@ def serve_command(
             else (DEFAULT_CONSOLE_PORT if console_port is None else console_port),
             console_required=console_port is not None,
             console_hosts=console_hosts,
+            runtime=getattr(state, "runtime", None),
         )
         code = server.run()
     except (PachletError, OSError) as exc:

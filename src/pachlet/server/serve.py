@@ -67,15 +67,16 @@ class Server:
         console_port: int | None = None,
         console_required: bool = True,
         console_hosts: Sequence[str] = (),
+        runtime: str | None = None,
     ) -> None:
-        """``console_port`` starts the web console on ``address`` (0: a free port; None: no console).
+        """``runtime``: where datums run (``Pachlet(runtime=...)``). ``console_port`` starts the web console on ``address`` (0: a free port; None: no console).
         If that port cannot be bound, ``start`` fails when ``console_required``, else it goes on
         without the console and ``console_error`` says why. The console answers only to requests whose
         ``Host`` is loopback, ``address`` or one of ``console_hosts``."""
         self.address = address
         self.requested_port = port
         self.port: int | None = None
-        self.pachlet = Pachlet(root, timeout=lock_timeout)
+        self.pachlet = Pachlet(root, timeout=lock_timeout, runtime=runtime)
         self.state = ServerState(self.pachlet)
         self.scheduler = Scheduler(self.state, poll=poll, cron=cron)
         self._max_workers = max_workers

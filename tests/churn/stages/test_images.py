@@ -66,7 +66,24 @@ def test_dockerfile_rules(dockerfile: str) -> None:
     build_tools = re.compile(r"\b(gcc|g\+\+|build-essential|make|apt-get install)\b")
     assert not any(build_tools.search(line) for line in final if line.upper().startswith("RUN ")), final
     builder = " ".join(st[0])
-    assert "pip install ." in builder and "COPY src" in builder
+    assert "pip install --no-deps ." in builder and "COPY src" in builder
+    # dependencies from the lock, installed before the source is copied (a code change rebuilds one layer)
+    assert builder.index("-r requirements.lock") < builder.index("COPY src")
+    assert "python3 -m venv" in builder  # a plain Debian base has no `python`
+    assert "pip.conf" not in text  # nothing of the build machine's pip configuration in the image
+
+
+def test_lock_pins_every_run_time_dependency() -> None:
+    """images/churn/requirements.lock: every line pinned with ==, covering the project's dependencies."""
+    lock = REPO_ROOT / "images" / "churn" / "requirements.lock"
+    pins = [x for x in lock.read_text().splitlines() if x and not x.startswith("#")]
+    assert pins and all(re.fullmatch(r"[a-z0-9-]+==\S+", x) for x in pins), pins
+    names = {x.split("==")[0] for x in pins}
+    import tomllib
+
+    deps = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    wanted = {re.split(r"[\[<>=!~ ;]", d, maxsplit=1)[0].lower().replace("_", "-") for d in deps}
+    assert wanted <= names, sorted(wanted - names)
 
 
 def test_dockerignore_keeps_context_small() -> None:
@@ -74,6 +91,7 @@ def test_dockerignore_keeps_context_small() -> None:
         x.strip() for x in (REPO_ROOT / ".dockerignore").read_text().splitlines() if x.strip() and x[0] != "#"
     ]
     assert lines[0] == "*" and "!src/" in lines and "!pyproject.toml" in lines
+    assert "!images/churn/requirements.lock" in lines
 
 
 def test_stage_entry_points_are_installed() -> None:
