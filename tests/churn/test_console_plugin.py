@@ -65,7 +65,7 @@ def test_model_and_monitor_pages(tmp_path: Path) -> None:
         p.put_file("churn_model", "master", "/metrics.json", json.dumps(_metrics()).encode())
         model = p.finish_commit("churn_model", "master")
     app = create_app(tmp_path / "root", plugins={"churn": plugin}, load_entry_points=False)
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://localhost") as c:
         page = c.get("/churn/model").text
         assert 'data-promoted="logistic"' in page and "not beyond the noise &lt;script&gt;" in page
         assert "<script" not in page
@@ -82,7 +82,7 @@ def test_model_and_monitor_pages(tmp_path: Path) -> None:
         p.put_file("churn_monitor", "master", "/monitor.json", json.dumps(_monitor(model.id)).encode())
         mon = p.finish_commit("churn_monitor", "master")
     app = create_app(tmp_path / "root", plugins={"churn": plugin}, load_entry_points=False)
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://localhost") as c:
         page = c.get("/churn/monitor").text
         assert "<script" not in page and "&lt;script&gt;" in page
         assert f'data-commit="{model.id}"' in page and "0.8743" in page and "0.5337" in page

@@ -82,6 +82,30 @@ def root_args(top: Sequence[tuple[str, str | None]]) -> list[str]:
     return [*args, "--bind", "/tmp", "/tmp", "--dev", "/dev", "--proc", "/proc"]
 
 
+def secret_mount_args(mount_path: str, host_dir: str, host_root: Path = Path("/")) -> list[str]:
+    """bwrap arguments that show ``host_dir`` read-only at ``mount_path`` below a host directory.
+
+    The host's directories are read-only binds, so a mount point that does not exist on the host (a
+    secret at ``/etc/db``) cannot be created in them. Then the deepest existing ancestor is rebuilt as
+    a tmpfs holding read-only binds of its host entries, the mount point is made in it, and the tmpfs
+    is made read-only again, as an image layer would have the directory."""
+    target = Path(mount_path)
+    if (host_root / mount_path.lstrip("/")).is_dir():
+        return ["--ro-bind", host_dir, mount_path]
+    ancestor = target.parent
+    while not (host_root / str(ancestor).lstrip("/")).is_dir():
+        ancestor = ancestor.parent
+    base = str(ancestor)
+    args = ["--tmpfs", base]
+    for entry in sorted(os.scandir(host_root / base.lstrip("/")), key=lambda e: e.name):
+        dest = f"{base.rstrip('/')}/{entry.name}"
+        if entry.is_symlink():
+            args += ["--symlink", os.readlink(entry.path), dest]
+        else:
+            args += ["--ro-bind-try", entry.path, dest]
+    return [*args, "--dir", mount_path, "--ro-bind", host_dir, mount_path, "--remount-ro", base]
+
+
 def sandbox_env(
     worker_env: Mapping[str, str], host_env: Mapping[str, str], extra: Mapping[str, str]
 ) -> dict[str, str]:
@@ -138,7 +162,9 @@ class SandboxRuntime:
             first = mount_path.strip("/").split("/", 1)[0]
             if first not in top_names:
                 args += ["--dir", mount_path]
-            args += ["--ro-bind", str(host_dir), mount_path]
+                args += ["--ro-bind", str(host_dir), mount_path]
+            else:
+                args += secret_mount_args(mount_path, str(host_dir))
         for m in self.mounts:
             args += ["--bind", m, m]
         args += ["--chdir", cwd, "--unshare-user", "--unshare-pid", "--unshare-ipc", "--die-with-parent"]

@@ -65,10 +65,13 @@ def _setup(p: Pachlet) -> None:
 
 
 @pytest.mark.e2e
-def test_datum_printing_a_secret_killed_mid_run(tmp_path: Path) -> None:
-    """The datum prints the value (env and mounted file), reports its secret file's mode, then hangs;
+def test_datum_printing_a_secret_killed_mid_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Host runtime (a sandboxed datum dies with pachlet: bubblewrap's ``--die-with-parent``, so only the
+    host runtime leaves an orphan to end). The datum prints the value (env and mounted file), reports
+    its secret file's mode, then hangs;
     pachlet is killed with -9. The log on disk never held the value; fsck --fix ends the orphaned datum
     and scrubs a log holding a value (as an older pachlet left them); the next run is clean."""
+    monkeypatch.setenv("PACHLET_RUNTIME", "host")
     root = tmp_path / "root"
     marker = tmp_path / "printed"
     first = tmp_path / "first-run"

@@ -117,8 +117,10 @@ def test_sandbox_command_line(view: DatumView) -> None:
         and f"--ro-bind {view.pfs}/model /pfs/model" in joined
     )
     assert f"--bind {view.out} /pfs/out" in joined and "--bind /w /w" in joined
-    assert "--dir /etc/creds --ro-bind" not in joined  # /etc exists: bind onto it directly
-    assert f"--ro-bind {view.root}/s /etc/creds" in joined
+    # /etc/creds does not exist on the host: /etc is rebuilt as a tmpfs of read-only binds of its
+    # entries, the mount point made in it, and the tmpfs made read-only again
+    assert "--tmpfs /etc" in joined and "--ro-bind-try /etc/passwd /etc/passwd" in joined
+    assert f"--dir /etc/creds --ro-bind {view.root}/s /etc/creds --remount-ro /etc" in joined
     assert "--unshare-user" in argv and "--die-with-parent" in argv
     assert argv[argv.index("--chdir") + 1] == "/"
     assert argv[argv.index("--") + 1 :] == ["python3", "/code/run.py", "/pfs/data"]  # literal /pfs
