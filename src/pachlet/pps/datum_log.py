@@ -138,6 +138,25 @@ def _group_members(pgid: int) -> list[int]:
     return members
 
 
+EXIT_GRACE_SECONDS = 0.2
+"""How long processes of a finished datum's group may take to exit by themselves (a runtime's own
+helpers, such as bubblewrap's monitor, exit right after the command) before they count as left running."""
+
+
+def _lingering_members(pgid: int) -> list[int]:
+    """Processes of group ``pgid`` still alive once the grace period for exiting on their own is over."""
+    deadline = time.monotonic() + EXIT_GRACE_SECONDS
+    while True:
+        try:
+            os.killpg(pgid, 0)
+        except OSError:  # the group is empty (the usual case)
+            return []
+        members = [p for p in _group_members(pgid) if p != os.getpid()]
+        if not members or time.monotonic() >= deadline:
+            return members
+        time.sleep(0.01)
+
+
 def end_orphans(pipeline: str, job_id: str) -> list[int]:
     """Kill (SIGKILL, by process group) the processes still running datums of job ``pipeline@job_id``
     after the pachlet that ran them died (a datum has its own session, so it outlives a kill -9 of
@@ -250,11 +269,7 @@ class DatumLog:
         end its process group, report stragglers in the log, drain and close the output pipe."""
         if proc is not None:
             pgid = proc.pid
-            try:
-                os.killpg(pgid, 0)
-                members = [p for p in _group_members(pgid) if p != os.getpid()]
-            except OSError:  # the group is empty (the usual case)
-                members = []
+            members = _lingering_members(pgid)
             with contextlib.suppress(OSError):
                 os.killpg(pgid, signal.SIGKILL)
             if members:
