@@ -95,7 +95,8 @@ def test_binding_beyond_loopback_warns(tmp_path: Path, flag: str) -> None:
 
 
 def test_default_bind_is_loopback(tmp_path: Path) -> None:
-    s = Served(tmp_path / "root")
+    # the console on a free port: its default (4000) may be taken by another server on the machine
+    s = Served(tmp_path / "root", "--console-port", "0")
     assert s.host == "127.0.0.1"
     code, _, err = s.stop()
     assert code == 0 and "WARNING" not in err
