@@ -12,7 +12,7 @@ from typing import Any
 from pachlet.errors import AlreadyExistsError, NotFoundError, PachletError
 from pachlet.pfs.driver import PFS
 from pachlet.records import PIPELINE_RUNNING, PipelineInfo
-from pachlet.spec import cron_inputs, input_repos, normalize_spec, validate_spec
+from pachlet.spec import cron_inputs, input_repos, normalize_spec, pipeline_name, validate_spec
 from pachlet.store import Store, new_id
 from pachlet.timeutil import now_ts, to_dt
 
@@ -65,6 +65,8 @@ class PipelineRegistry:
         branch's provenance; returns the normalized spec. The caller queues the first job in the same
         transaction."""
         norm = normalize_spec(dict(spec), source=source)
+        if not pipeline_name(norm):
+            validate_spec(norm, known_repos=frozenset(), pipelines={}, source=source)  # names the field
         name = norm["pipeline"]["name"]
         with self.store.tx() as c:
             existing = c.execute("SELECT * FROM pipelines WHERE name=?", (name,)).fetchone()

@@ -15,7 +15,7 @@ from typing import Any
 from pachlet.cronspec import CronSpecError, parse_schedule
 from pachlet.errors import SpecError
 from pachlet.names import NAME_RE
-from pachlet.pfs.glob import Glob, GlobError, max_group_ref
+from pachlet.pfs.glob import Glob, GlobError
 from pachlet.spec.inputs import INPUT_KINDS, cron_inputs, input_repos, visit_inputs
 from pachlet.spec.normalize import normalize_spec, pipeline_name
 from pachlet.spec.order import find_cycle
@@ -65,23 +65,9 @@ def _validate_names(names: set[str], node: Any, path: str, err: Any) -> None:
             _validate_names(names, child, f"{path}.{kind}[{i}]", err)
 
 
-def _check_glob_template(pfs: Mapping[str, Any], key: str, field: str, err: Any) -> None:
-    template = pfs.get(key) or ""
-    if not template:
-        return
-    glob = Glob(pfs["glob"])
-    ref = max_group_ref(template)
-    if ref > glob.groups:
-        raise err(
-            f'{key} "{template}" refers to capture group ${ref} but glob "{pfs["glob"]}" has '
-            f"{glob.groups} capture group{'s' if glob.groups != 1 else ''}",
-            field,
-        )
-
-
 def validate_input(input_spec: Any, pipeline: str, err: Any) -> None:
     """api_server.go validateInput (names, one type per node, repo/branch/glob, cron spec) plus glob
-    compilation and joinOn/groupBy capture-group references."""
+    compilation."""
     _validate_names(set(), input_spec, "input", err)
     parents: dict[int, str] = {}
     for item in visit_inputs(input_spec, root_last=True):
@@ -115,8 +101,8 @@ def validate_input(input_spec: Any, pipeline: str, err: Any) -> None:
                 Glob(pfs["glob"])
             except GlobError as e:
                 raise err(str(e), f"{field}.glob") from e
-            _check_glob_template(pfs, "joinOn", f"{field}.joinOn", err)
-            _check_glob_template(pfs, "groupBy", f"{field}.groupBy", err)
+            # A joinOn / groupBy naming a capture group the glob lacks is accepted, as pachd accepts it:
+            # ohmyglob's Replace expands it to "" (an empty key).
             parent = parents.get(id(node))
             if pfs.get("outerJoin") and parent != "join":
                 raise err("outerJoin is only meaningful on an input of a join", f"{field}.outerJoin")

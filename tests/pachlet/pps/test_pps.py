@@ -280,7 +280,7 @@ def test_cron_overwrite_true_keeps_only_the_latest_tick(pach: Pachlet) -> None:
     assert pach.get_file("ticker", "master", "/seen") == b"2026-01-01T11:00:00Z\n"
     pach.create_repo("plain")
     pach.create_pipeline(pipeline("nocron", pfs("plain", "/*"), ["true"]))
-    with pytest.raises(PachletError, match="no cron input"):
+    with pytest.raises(PachletError, match="pipeline doesn.t have a cron input"):
         pach.run_cron("nocron")
 
 
