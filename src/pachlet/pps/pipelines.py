@@ -59,10 +59,17 @@ class PipelineRegistry:
         )
 
     def create(
-        self, spec: Mapping[str, Any], *, update: bool, reprocess: bool, source: str | None
+        self,
+        spec: Mapping[str, Any],
+        *,
+        update: bool,
+        reprocess: bool,
+        source: str | None,
+        gid: str | None = None,
     ) -> dict[str, Any]:
         """Store a new pipeline (or a new version of it) with its output and cron repos and the output
-        branch's provenance; returns the normalized spec. The caller queues the first job in the same
+        branch's provenance, and an empty head commit (global ID ``gid``) on each input branch that has
+        none; returns the normalized spec. The caller queues the first job (``gid``) in the same
         transaction."""
         norm = normalize_spec(dict(spec), source=source)
         if not pipeline_name(norm):
@@ -109,7 +116,22 @@ class PipelineRegistry:
                     self.pfs.create_repo(
                         crepo, f"Cron tick repo for pipeline {name}.", pipeline=name, kind="cron"
                     )
+            self._empty_input_heads(name, norm, gid)
         return norm
+
+    def _empty_input_heads(self, name: str, norm: Mapping[str, Any], gid: str | None) -> None:
+        """pachd creates every input branch that has no head with an empty commit when it creates the
+        pipeline's output branch (pfs ``CreateBranch`` of a provenance branch, in the same transaction):
+        a cron repo's first commit is empty, before any tick. Upstream pipelines' output branches are
+        theirs to write and are left alone."""
+        for repo, branch in input_branches(name, norm):
+            if self.pfs.branch_head(repo, branch) is not None:
+                continue
+            owner = self.pfs.inspect_repo(repo).pipeline
+            if owner is not None and owner != name:
+                continue
+            ci = self.pfs.start_commit(repo, branch, commit_id=gid)
+            self.pfs.finish_commit(repo, ci.id)
 
     def _info(self, c: sqlite3.Connection, row: sqlite3.Row) -> PipelineInfo:
         spec = json.loads(row["spec"])
