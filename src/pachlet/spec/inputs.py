@@ -74,6 +74,19 @@ def sorted_children(children: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(children, key=input_name)
 
 
+def sort_by_filled_names(input_spec: Any) -> None:
+    """The order pachlet used before it sorted at creation: every composite's children, bottom-up, by
+    ``input_name`` (a pfs input's name or repo). Only for specs stored by an older pachlet."""
+    if not isinstance(input_spec, dict):
+        return
+    for kind in COMPOSITE_KINDS:
+        children = input_spec.get(kind)
+        if isinstance(children, list):
+            for child in children:
+                sort_by_filled_names(child)
+            input_spec[kind] = sorted_children(children)
+
+
 def _given_name(node: Mapping[str, Any]) -> str:
     """``pps.InputName`` before defaults: a pfs input's own ``name`` only (``""`` when unset)."""
     if isinstance(node.get("pfs"), Mapping):
