@@ -65,6 +65,34 @@ def _validate_names(names: set[str], node: Any, path: str, err: Any) -> None:
             _validate_names(names, child, f"{path}.{kind}[{i}]", err)
 
 
+def _ancestry_error(value: str) -> str | None:
+    """ancestry.ValidateName's message when ``value`` is not a valid name, else None."""
+    if NAME_RE.match(value):
+        return None
+    return f"name ({value}) invalid: only alphanumeric characters, underscores, and dashes are allowed"
+
+
+def _validate_branch_and_repo_names(spec: Mapping[str, Any], pipeline: str, err: Any) -> None:
+    """The names pachd's PFS checks with ``ancestry.ValidateName`` when it creates the pipeline's
+    branches and repos (driver.go ``createBranch``: the output branch and every provenance branch;
+    ``createRepo``: each cron repo, ``<pipeline>_<name>``)."""
+    message = _ancestry_error(spec.get("outputBranch") or "")
+    if message:
+        raise err(message, "outputBranch")
+    for item in visit_inputs(spec.get("input"), root_last=True):
+        pfs, cron = item.node.get("pfs"), item.node.get("cron")
+        if isinstance(pfs, Mapping):
+            message = _ancestry_error(pfs.get("branch") or "master")
+            if message:
+                raise err(message, f"{item.field}.pfs.branch")
+        elif isinstance(cron, Mapping):
+            repo = cron.get("repo") or f"{pipeline}_{cron.get('name') or ''}"
+            message = _ancestry_error(repo)
+            if message:
+                own = repo == f"{pipeline}_{cron.get('name') or ''}"
+                raise err(message, f"{item.field}.cron.{'name' if own else 'repo'}")
+
+
 def validate_input(input_spec: Any, pipeline: str, err: Any) -> None:
     """api_server.go validateInput (names, one type per node, repo/branch/glob, cron spec) plus glob
     compilation."""
@@ -177,6 +205,7 @@ def validate_spec(
             )
     if not spec.get("outputBranch"):
         raise err("pipeline needs to specify an output branch", "outputBranch")
+    _validate_branch_and_repo_names(spec, name, err)
     # Input repos must exist (or be the output of a pipeline); cron repos are the pipeline's own.
     others = {p: s for p, s in pipelines.items() if p != name}
     available = set(known_repos) | set(others)

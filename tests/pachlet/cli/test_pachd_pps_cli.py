@@ -105,3 +105,14 @@ def test_run_cron_ticks_each_input_in_its_own_commit_set(tmp_path: Path) -> None
         pachlet("run", "cron", "cc")
     lines = pachlet("list", "commit", "cc").stdout.decode().strip().splitlines()
     assert len(lines) - 1 == 7, lines
+
+
+def test_create_pipeline_checks_the_output_branch_name(tmp_path: Path) -> None:
+    """driver.go createBranch checks the output branch with ancestry.ValidateName."""
+    pachlet("create", "repo", "data")
+    spec = {**base("ob", {"pfs": {"repo": "data", "glob": "/*"}}), "outputBranch": "v1.0"}
+    one_line_error(
+        pachlet("create", "pipeline", "-f", spec_file(tmp_path, spec), ok=False),
+        "name (v1.0) invalid: only alphanumeric characters, underscores, and dashes are allowed",
+    )
+    assert "ob" not in pachlet("list", "pipeline").stdout.decode().split()

@@ -176,6 +176,13 @@ VALIDATION_CASES: list[tuple[str, dict[str, Any], str]] = [
      r"field 'transform.secrets\[0\].key': secret s has env_var set but is missing key"),
     ("unknown repo", base(input=pfs("nope")), r"field 'input': repo nope not found"),
     ("self input", base("data", input=pfs("data")), r"repo data cannot be in the provenance of its own branch"),
+    # driver.go createBranch / createRepo check these with ancestry.ValidateName
+    ("output branch name", base(outputBranch="v1.0"),
+     r"field 'outputBranch': name \(v1.0\) invalid: only alphanumeric characters, underscores, and dashes"),
+    ("input branch name", base(input=pfs("data", branch="a/b")),
+     r"field 'input.pfs.branch': name \(a/b\) invalid: only alphanumeric"),
+    ("cron repo name", base(input={"cron": {"name": "t.1", "spec": "@daily"}}),
+     r"field 'input.cron.name': name \(p_t.1\) invalid: only alphanumeric"),
     ("outerJoin outside join", base(input=pfs("data", outerJoin=True)),
      "outerJoin is only meaningful on an input of a join"),
 ]  # fmt: skip
