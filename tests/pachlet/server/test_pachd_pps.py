@@ -150,3 +150,31 @@ def test_list_datum_from_an_input_refuses_cron_and_a_missing_branch(client: pyth
         list(client.list_datum(input=nob))
     assert info.value.code() == grpc.StatusCode.NOT_FOUND
     assert 'branch "nob" not found in repo ld_in' in info.value.details()
+
+
+def test_empty_files_outputs_symlinked_to_the_input_hold_its_content(client: python_pachyderm.Client) -> None:
+    """pachyderm_test.go TestEmptyFiles: with ``emptyFiles`` the datum sees empty files, and an output that
+    is a symlink to one is stored with the PFS file's content (datum.go handleSymlinks copies it)."""
+    client.create_repo("ef_data")
+    with client.commit("ef_data", "master") as c:
+        for i in (1, 2, 3):
+            client.put_file_bytes(c, f"/dir/file{i}", b"foo\n")
+    script = [
+        line
+        for i in (1, 2, 3)
+        for line in (
+            f"if [ -s /pfs/ef_data/dir/file{i} ]; then exit 1; fi",
+            f"ln -s /pfs/ef_data/dir/file{i} /pfs/out/file{i}",
+        )
+    ]
+    create(
+        client,
+        {
+            "pipeline": {"name": "ef"},
+            "transform": {"cmd": ["bash"], "stdin": script},
+            "input": {"pfs": {"repo": "ef_data", "glob": "/*", "emptyFiles": True}},
+        },
+    )
+    wait_output(client, "ef")
+    for i in (1, 2, 3):
+        assert client.get_file(("ef", "master"), f"/file{i}").read() == b"foo\n"
