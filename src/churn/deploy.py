@@ -76,7 +76,10 @@ def spec_differences(request: Any, details: Any) -> list[str]:
     """Top-level fields where a CreatePipelineRequest differs from a deployed PipelineInfo.Details."""
     from google.protobuf import json_format
 
+    from pachlet.spec.inputs import sort_input
+
     want = {k: v for k, v in json_format.MessageToDict(request).items() if k not in _REQUEST_ONLY}
+    sort_input(want.get("input"))  # pachd stores the input sorted (setInputDefaults runs pps.SortInput)
     have = json_format.MessageToDict(details)
     changed = [k for k, v in want.items() if not _subset(v, have.get(k))]
     changed += [k for k in have if k not in want and k not in _SERVER_FILLED and k not in _REQUEST_ONLY]

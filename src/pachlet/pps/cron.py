@@ -33,12 +33,16 @@ class Cron:
         self.on_finished = on_finished
 
     def run_cron(self, pipeline: str, *, now: datetime | None) -> str:
-        """Tick every cron input of a pipeline in one new global ID."""
+        """Tick every cron input of a pipeline, each in its own commit set (api_server.go ``RunCron``
+        calls ``cronTick`` once per cron input); returns the last tick's global ID."""
         crons = cron_inputs(self.pipelines.inspect(pipeline).spec)
         if not crons:
-            raise PachletError(f"pipeline {pipeline} has no cron input")
+            raise PachletError("pipeline doesn't have a cron input")
         at = now or datetime.now(UTC)
-        return self._tick(pipeline, [(cin, at) for cin in crons])
+        gid = ""
+        for cin in crons:
+            gid = self._tick(pipeline, [(cin, at)])
+        return gid
 
     def _tick(self, pipeline: str, items: Sequence[tuple[dict[str, Any], datetime]]) -> str:
         gid = new_id()

@@ -17,17 +17,19 @@ Semantics, read from the Pachyderm 2.7 source:
   input; for each key the cross product of the inputs that have it; when an input lacks the key, each
   combination keeps only its ``outerJoin`` inputs (``processMergeTask``). **group**: one datum per
   ``groupBy`` key with every matching input of every group member.
-- Before any of this ``pps.SortInput`` sorts the children of cross/union/join/group by input name
-  (``InputName``: a pfs input's name, a cron input's is ``""``, a composite's is its first child's), so
-  the inputs inside a datum follow that order.
+- The children of cross/union/join/group are taken in the order of the normalized spec: pachd's
+  ``setInputDefaults`` runs ``pps.SortInput`` once, at creation, before it fills in default names
+  (``normalize_spec`` does the same), so named inputs come sorted by name and unnamed ones keep their
+  spec order; the worker does not sort again.
 - Every intermediate datum set is a file set keyed ``/meta/<datum ID>/meta``: datums come out sorted by
   datum ID, and a datum ID produced twice (a union of overlapping inputs) is kept once (the first).
 - **datum ID**: exactly ``common.DatumID``: BLAKE2b-256 over, for each input, name, repo, branch and path,
   each followed by its length as a big-endian int64; hex. The path is PFS's (``/dir/`` for directories).
 - **datum hash**: as ``common.HashDatum``: BLAKE2b-256 of the ID, each input's content hash, and the
-  pipeline salt. A file input's content hash is the file's hash; a directory input's hash covers each
-  file's path relative to the directory and its hash (Pachyderm hashes only the children's hashes; pachlet
-  adds the names so a rename inside a datum also reprocesses it).
+  pipeline salt. A file input's content hash is the file's hash; a directory input's hash covers its
+  files' hashes in path order and not their names, as PFS's directory hash does (``index.go``
+  ``computeHash`` over the children's hashes), so a rename inside a directory datum with the same content
+  is skipped, as on pachd.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from typing import Any
 from pachlet.errors import NotFoundError, SpecError
 from pachlet.pfs.glob import Glob, GlobError
 from pachlet.pfs.paths import clean_path
-from pachlet.spec.inputs import INPUT_KINDS, sorted_children
+from pachlet.spec.inputs import INPUT_KINDS
 
 
 @dataclass(frozen=True)
@@ -96,15 +98,11 @@ class DatumInput:
         return self.path.endswith("/")
 
     def content_hash(self) -> bytes:
-        """The input's content hash: the file's hash, or a hash over a directory's files and their hashes."""
+        """The input's content hash: the file's hash, or a hash over a directory's files' hashes in path
+        order (names not included, as PFS's directory hash)."""
         if not self.is_dir and len(self.files) == 1 and self.files[0].path == self.path:
             return self.files[0].hash.encode()
-        h = hashlib.blake2b(digest_size=32)
-        for f in self.files:
-            rel = f.path[len(self.path) :] if f.path.startswith(self.path) else f.path
-            _write_sized(h, rel)
-            _write_sized(h, f.hash)
-        return h.hexdigest().encode()
+        return directory_hash(self.path, self.files).encode()
 
 
 @dataclass(frozen=True)
@@ -122,6 +120,24 @@ class Datum:
             h.update(inp.content_hash())
         h.update(salt.encode())
         return h.hexdigest()
+
+
+def directory_hash(path: str, files: Sequence[FileInfo]) -> str:
+    """A directory's hash as PFS computes it (source.go ``computeFileInfo``): a hash over its direct
+    children's hashes in path order, a subdirectory's being its own directory hash. Names are not
+    hashed, so renaming a file inside the directory (same content, same position) keeps the hash."""
+    prefix = path if path.endswith("/") else path + "/"
+    children: dict[str, list[FileInfo]] = {}
+    for f in files:
+        if not f.path.startswith(prefix):
+            continue
+        head, sep, _ = f.path[len(prefix) :].partition("/")
+        children.setdefault(prefix + head + sep, []).append(f)
+    h = hashlib.blake2b(digest_size=32)
+    for child in sorted(children):
+        members = children[child]
+        h.update((directory_hash(child, members) if child.endswith("/") else members[0].hash).encode())
+    return h.hexdigest()
 
 
 def _write_sized(h: Any, s: str) -> None:
@@ -259,7 +275,7 @@ def _node_datums(node: dict[str, Any], pipeline: str, resolve: Resolver) -> list
             "glob": "/*",
         }
         return _as_fileset(_pfs_datums(pfs, resolve))
-    children = [_node_datums(c, pipeline, resolve) for c in sorted_children(node[kind])]
+    children = [_node_datums(c, pipeline, resolve) for c in node[kind]]
     if kind == "union":
         return _as_fileset(d for ds in children for d in ds)
     if kind == "cross":

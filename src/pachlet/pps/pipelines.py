@@ -12,7 +12,8 @@ from typing import Any
 from pachlet.errors import AlreadyExistsError, NotFoundError, PachletError
 from pachlet.pfs.driver import PFS
 from pachlet.records import PIPELINE_RUNNING, PipelineInfo
-from pachlet.spec import cron_inputs, input_repos, normalize_spec, validate_spec
+from pachlet.spec import cron_inputs, input_repos, normalize_spec, pipeline_name, validate_spec
+from pachlet.spec.inputs import sort_by_filled_names
 from pachlet.store import Store, new_id
 from pachlet.timeutil import now_ts, to_dt
 
@@ -40,6 +41,21 @@ def input_branches(name: str, spec: Mapping[str, Any]) -> list[tuple[str, str]]:
     return seen
 
 
+INPUT_ORDER_KEY = "pachletInputOrder"
+"""Key of the stored spec blob (never of a returned spec) saying how its composite inputs are ordered."""
+INPUT_ORDER_PACHD = "sorted-before-default-names"
+
+
+def _load_spec(blob: str) -> dict[str, Any]:
+    """A stored spec. Specs stored before pachlet sorted inputs at creation (no ``INPUT_ORDER_KEY``) had
+    their composites sorted by the filled-in names at datum time; that order is applied here, so the
+    datum IDs of a root made by an older pachlet do not change."""
+    spec: dict[str, Any] = json.loads(blob)
+    if spec.pop(INPUT_ORDER_KEY, None) is None and spec.get("input"):
+        sort_by_filled_names(spec["input"])
+    return spec
+
+
 class PipelineRegistry:
     """The pipelines of one root."""
 
@@ -50,7 +66,7 @@ class PipelineRegistry:
     def specs(self) -> dict[str, dict[str, Any]]:
         """Every pipeline's current spec by name."""
         c = self.store.conn()
-        return {r["name"]: json.loads(r["spec"]) for r in c.execute("SELECT name, spec FROM pipelines")}
+        return {r["name"]: _load_spec(r["spec"]) for r in c.execute("SELECT name, spec FROM pipelines")}
 
     def exists(self, name: str) -> bool:
         """Whether the pipeline exists."""
@@ -59,12 +75,21 @@ class PipelineRegistry:
         )
 
     def create(
-        self, spec: Mapping[str, Any], *, update: bool, reprocess: bool, source: str | None
+        self,
+        spec: Mapping[str, Any],
+        *,
+        update: bool,
+        reprocess: bool,
+        source: str | None,
+        gid: str | None = None,
     ) -> dict[str, Any]:
         """Store a new pipeline (or a new version of it) with its output and cron repos and the output
-        branch's provenance; returns the normalized spec. The caller queues the first job in the same
+        branch's provenance, and an empty head commit (global ID ``gid``) on each input branch that has
+        none; returns the normalized spec. The caller queues the first job (``gid``) in the same
         transaction."""
         norm = normalize_spec(dict(spec), source=source)
+        if not pipeline_name(norm):
+            validate_spec(norm, known_repos=frozenset(), pipelines={}, source=source)  # names the field
         name = norm["pipeline"]["name"]
         with self.store.tx() as c:
             existing = c.execute("SELECT * FROM pipelines WHERE name=?", (name,)).fetchone()
@@ -88,7 +113,7 @@ class PipelineRegistry:
                 salt = new_id() if reprocess else existing["salt"]
                 created = existing["created"]
             norm["salt"] = salt
-            blob = json.dumps(norm, sort_keys=True)
+            blob = json.dumps({**norm, INPUT_ORDER_KEY: INPUT_ORDER_PACHD}, sort_keys=True)
             c.execute(
                 "INSERT OR REPLACE INTO pipelines(name, spec, version, salt, state, created, updated)"
                 " VALUES(?,?,?,?,?,?,?)",
@@ -107,10 +132,25 @@ class PipelineRegistry:
                     self.pfs.create_repo(
                         crepo, f"Cron tick repo for pipeline {name}.", pipeline=name, kind="cron"
                     )
+            self._empty_input_heads(name, norm, gid)
         return norm
 
+    def _empty_input_heads(self, name: str, norm: Mapping[str, Any], gid: str | None) -> None:
+        """pachd creates every input branch that has no head with an empty commit when it creates the
+        pipeline's output branch (pfs ``CreateBranch`` of a provenance branch, in the same transaction):
+        a cron repo's first commit is empty, before any tick. Upstream pipelines' output branches are
+        theirs to write and are left alone."""
+        for repo, branch in input_branches(name, norm):
+            if self.pfs.branch_head(repo, branch) is not None:
+                continue
+            owner = self.pfs.inspect_repo(repo).pipeline
+            if owner is not None and owner != name:
+                continue
+            ci = self.pfs.start_commit(repo, branch, commit_id=gid)
+            self.pfs.finish_commit(repo, ci.id)
+
     def _info(self, c: sqlite3.Connection, row: sqlite3.Row) -> PipelineInfo:
-        spec = json.loads(row["spec"])
+        spec = _load_spec(row["spec"])
         last = c.execute(
             "SELECT id, state FROM jobs WHERE pipeline=? ORDER BY seq DESC LIMIT 1", (row["name"],)
         ).fetchone()
@@ -149,7 +189,7 @@ class PipelineRegistry:
             .execute("SELECT spec, salt FROM pipeline_versions WHERE name=? AND version=?", (name, version))
             .fetchone()
         )
-        return json.loads(row["spec"]), row["salt"]
+        return _load_spec(row["spec"]), row["salt"]
 
     def readers_of(self, repo: str) -> list[str]:
         """Pipelines reading ``repo``, by name."""
@@ -182,7 +222,7 @@ class PipelineRegistry:
                 raise PachletError(
                     f"cannot delete pipeline {name}: pipeline(s) {', '.join(readers)} read its output (use --force)"
                 )
-            spec = json.loads(row["spec"])
+            spec = _load_spec(row["spec"])
             for table in ("jobs", "datums", "datum_outputs", "cron_ticks"):
                 c.execute(f"DELETE FROM {table} WHERE pipeline=?", (name,))
             c.execute("DELETE FROM pipelines WHERE name=?", (name,))

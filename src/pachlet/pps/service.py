@@ -22,7 +22,7 @@ from contextlib import nullcontext
 from datetime import datetime
 from typing import Any
 
-from pachlet.errors import PachletError
+from pachlet.errors import NotFoundError, PachletError, SpecError
 from pachlet.pfs.driver import PFS
 from pachlet.pps import datum_records
 from pachlet.pps import fsck as pps_fsck
@@ -45,7 +45,7 @@ from pachlet.records import (
     PipelineInfo,
 )
 from pachlet.secrets import Secrets
-from pachlet.spec import normalize_spec
+from pachlet.spec import normalize_spec, pipeline_name, visit_inputs
 from pachlet.store import Store, new_id
 
 
@@ -72,10 +72,35 @@ class PPS:
         self, spec: Mapping[str, Any], *, update: bool, reprocess: bool, source: str | None
     ) -> PipelineInfo:
         """See ``Pachlet.create_pipeline``."""
+        self._check_secrets(normalize_spec(dict(spec), source=source), source)
         with self.store.tx():
-            norm = self.pipelines.create(spec, update=update, reprocess=reprocess, source=source)
-            self._create_jobs(new_id(), [norm["pipeline"]["name"]])
+            gid = new_id()
+            norm = self.pipelines.create(spec, update=update, reprocess=reprocess, source=source, gid=gid)
+            self._create_jobs(gid, [norm["pipeline"]["name"]])
         return self.pipelines.inspect(norm["pipeline"]["name"])
+
+    def _check_secrets(self, norm: Mapping[str, Any], source: str | None) -> None:
+        """api_server.go ``validateSecret`` (run before anything is created): every secret the
+        transform names must exist ("missing Kubernetes secret <name>")."""
+        name = pipeline_name(norm)
+        for i, secret in enumerate((norm.get("transform") or {}).get("secrets") or []):
+            field = f"transform.secrets[{i}]"
+            if secret.get("envVar") and not secret.get("key"):
+                raise SpecError(
+                    f"secret {secret.get('name', '')} has env_var set but is missing key",
+                    pipeline=name,
+                    field=f"{field}.key",
+                    source=source,
+                )
+            try:
+                self.secrets.inspect(secret.get("name") or "")
+            except NotFoundError:
+                raise SpecError(
+                    f"missing Kubernetes secret {secret.get('name') or ''}",
+                    pipeline=name,
+                    field=f"{field}.name",
+                    source=source,
+                ) from None
 
     def list_pipelines(self) -> list[PipelineInfo]:
         """Every pipeline, newest first."""
@@ -150,8 +175,22 @@ class PPS:
         return datum_records.log_lines(self.store, pipeline, job_id, datum_id)
 
     def datums_for_spec(self, spec: Mapping[str, Any]) -> list[Datum]:
-        """See ``Pachlet.datums_for_spec``: datums over each input branch's latest finished commit."""
+        """See ``Pachlet.datums_for_spec``: datums over each input branch's latest finished commit.
+
+        As api_server.go ``listDatumInput``: every pfs input's branch must exist (``repo X not found``,
+        ``branch "B" not found in repo X``) and a cron input is refused ("can't list datums with a cron
+        input, there will be no datums until the pipeline is created")."""
         norm = normalize_spec(dict(spec))
+        for item in visit_inputs(norm.get("input"), root_last=True):
+            pfs = item.node.get("pfs")
+            if isinstance(pfs, Mapping):
+                repo, branch = pfs.get("repo") or "", pfs.get("branch") or "master"
+                if branch not in {b.name for b in self.pfs.list_branches(repo)}:
+                    raise NotFoundError(f'branch "{branch}" not found in repo {repo}')
+            if item.node.get("cron") is not None:
+                raise PachletError(
+                    "can't list datums with a cron input, there will be no datums until the pipeline is created"
+                )
 
         def resolve(repo: str, branch: str) -> CommitFiles | None:
             cid = self.pfs.latest_finished(repo, branch)

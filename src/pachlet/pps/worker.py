@@ -124,14 +124,35 @@ def _spawn(
     return code, why
 
 
-def _collect_outputs(store: Store, out_dir: Path) -> list[tuple[str, str, int]]:
+def _input_object(
+    full: Path, pfs_dir: Path, placeholders: dict[str, tuple[str, int]]
+) -> tuple[str, int] | None:
+    """The input object an output file stands for when it is (or lies under) a symlink to an
+    ``emptyFiles`` input's file: datum.go ``handleSymlinks`` copies the PFS file (its content) instead of
+    uploading the empty placeholder. The target is matched as a host path or as a literal ``/pfs/...``."""
+    if not placeholders:
+        return None
+    found = placeholders.get(os.path.realpath(full))
+    if found is None and full.is_symlink():
+        target = os.readlink(full)
+        if target.startswith("/pfs/"):
+            found = placeholders.get(os.path.realpath(pfs_dir / target[len("/pfs/") :]))
+    return found
+
+
+def _collect_outputs(
+    store: Store, out_dir: Path, placeholders: dict[str, tuple[str, int]] | None = None
+) -> list[tuple[str, str, int]]:
     outputs: list[tuple[str, str, int]] = []
     for dirpath, dirnames, filenames in os.walk(out_dir, followlinks=True):
         dirnames.sort()
         for name in sorted(filenames):
             full = Path(dirpath) / name
             rel = "/" + full.relative_to(out_dir).as_posix()
-            if full.is_symlink() or not full.is_file():
+            obj = _input_object(full, out_dir.parent, placeholders or {})
+            if obj is not None:
+                digest, size = obj
+            elif full.is_symlink() or not full.is_file():
                 if not full.exists():
                     continue  # dangling symlink: Pachyderm uploads nothing for it
                 digest, size = store.put_path(full.resolve())
@@ -153,6 +174,7 @@ def run_datum(ctx: JobContext, datum: Datum, env_extra: dict[str, str]) -> Datum
     download = 0
     env = dict(ctx.base_env)
     names: list[str] = []
+    placeholders: dict[str, tuple[str, int]] = {}  # emptyFiles placeholder -> the PFS file's object
     for inp in datum.inputs:
         base = pfs / inp.name
         if inp.files:
@@ -166,6 +188,7 @@ def run_datum(ctx: JobContext, datum: Datum, env_extra: dict[str, str]) -> Datum
                 made.add(dest.parent)
             if inp.empty_files:
                 dest.touch()
+                placeholders[os.path.realpath(dest)] = (f.hash, f.size)
             else:
                 ctx.store.link_object(f.hash, dest)
                 download += f.size
@@ -224,7 +247,7 @@ def run_datum(ctx: JobContext, datum: Datum, env_extra: dict[str, str]) -> Datum
             if code == 0:
                 state = DATUM_RECOVERED
     if state == DATUM_SUCCESS:
-        outputs = _collect_outputs(ctx.store, out)
+        outputs = _collect_outputs(ctx.store, out, placeholders)
     shutil.rmtree(root, ignore_errors=True)
     return DatumResult(
         datum_id=datum.id,

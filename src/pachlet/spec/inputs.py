@@ -74,6 +74,46 @@ def sorted_children(children: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(children, key=input_name)
 
 
+def sort_by_filled_names(input_spec: Any) -> None:
+    """The order pachlet used before it sorted at creation: every composite's children, bottom-up, by
+    ``input_name`` (a pfs input's name or repo). Only for specs stored by an older pachlet."""
+    if not isinstance(input_spec, dict):
+        return
+    for kind in COMPOSITE_KINDS:
+        children = input_spec.get(kind)
+        if isinstance(children, list):
+            for child in children:
+                sort_by_filled_names(child)
+            input_spec[kind] = sorted_children(children)
+
+
+def _given_name(node: Mapping[str, Any]) -> str:
+    """``pps.InputName`` before defaults: a pfs input's own ``name`` only (``""`` when unset)."""
+    if isinstance(node.get("pfs"), Mapping):
+        return node["pfs"].get("name") or ""
+    for kind in ("cross", "join", "group", "union"):
+        children = node.get(kind)
+        if children is not None:
+            return _given_name(children[0]) if children and isinstance(children[0], Mapping) else ""
+    return ""
+
+
+def sort_input(input_spec: Any) -> None:
+    """``pps.SortInput`` as ``setInputDefaults`` runs it, before default names are filled in: the
+    children of every composite, bottom-up, in stable order of the names the spec gives them, so
+    unnamed inputs keep their spec order (``cross: [zeta, alpha]`` stays ``[zeta, alpha]``)."""
+    if not isinstance(input_spec, dict):
+        return
+    for kind in COMPOSITE_KINDS:
+        children = input_spec.get(kind)
+        if isinstance(children, list):
+            for child in children:
+                sort_input(child)
+            input_spec[kind] = sorted(
+                children, key=lambda c: _given_name(c) if isinstance(c, Mapping) else ""
+            )
+
+
 def input_repos(input_spec: Any, pipeline: str) -> list[tuple[str, str, str]]:
     """``(input name, repo, branch)`` of every pfs and cron input (cron: ``<pipeline>_<name>``, master),
     in pps.VisitInput order, each once."""

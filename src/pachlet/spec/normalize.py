@@ -13,7 +13,7 @@ from google.protobuf.descriptor import FieldDescriptor
 
 from pachlet.errors import SpecError
 from pachlet.pfs.paths import clean_path
-from pachlet.spec.inputs import visit_inputs
+from pachlet.spec.inputs import sort_input, visit_inputs
 
 DEFAULT_IMAGE = "ubuntu:20.04"  # api_server.go DefaultUserImage
 DEFAULT_DATUM_TRIES = 3
@@ -61,7 +61,9 @@ def to_proto(spec: Mapping[str, Any], source: str | None = None) -> Any:
 
 
 def _input_defaults(input_spec: dict[str, Any], pipeline: str) -> None:
-    """api_server.go setInputDefaults (without the sort and the cron start time)."""
+    """api_server.go setInputDefaults (without the cron start time): ``pps.SortInput`` first, while
+    unnamed inputs still have no name, then the default names and branches."""
+    sort_input(input_spec)
     for item in visit_inputs(input_spec):
         pfs = item.node.get("pfs")
         if isinstance(pfs, dict):

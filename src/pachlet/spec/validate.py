@@ -15,7 +15,7 @@ from typing import Any
 from pachlet.cronspec import CronSpecError, parse_schedule
 from pachlet.errors import SpecError
 from pachlet.names import NAME_RE
-from pachlet.pfs.glob import Glob, GlobError, max_group_ref
+from pachlet.pfs.glob import Glob, GlobError
 from pachlet.spec.inputs import INPUT_KINDS, cron_inputs, input_repos, visit_inputs
 from pachlet.spec.normalize import normalize_spec, pipeline_name
 from pachlet.spec.order import find_cycle
@@ -65,23 +65,37 @@ def _validate_names(names: set[str], node: Any, path: str, err: Any) -> None:
             _validate_names(names, child, f"{path}.{kind}[{i}]", err)
 
 
-def _check_glob_template(pfs: Mapping[str, Any], key: str, field: str, err: Any) -> None:
-    template = pfs.get(key) or ""
-    if not template:
-        return
-    glob = Glob(pfs["glob"])
-    ref = max_group_ref(template)
-    if ref > glob.groups:
-        raise err(
-            f'{key} "{template}" refers to capture group ${ref} but glob "{pfs["glob"]}" has '
-            f"{glob.groups} capture group{'s' if glob.groups != 1 else ''}",
-            field,
-        )
+def _ancestry_error(value: str) -> str | None:
+    """ancestry.ValidateName's message when ``value`` is not a valid name, else None."""
+    if NAME_RE.match(value):
+        return None
+    return f"name ({value}) invalid: only alphanumeric characters, underscores, and dashes are allowed"
+
+
+def _validate_branch_and_repo_names(spec: Mapping[str, Any], pipeline: str, err: Any) -> None:
+    """The names pachd's PFS checks with ``ancestry.ValidateName`` when it creates the pipeline's
+    branches and repos (driver.go ``createBranch``: the output branch and every provenance branch;
+    ``createRepo``: each cron repo, ``<pipeline>_<name>``)."""
+    message = _ancestry_error(spec.get("outputBranch") or "")
+    if message:
+        raise err(message, "outputBranch")
+    for item in visit_inputs(spec.get("input"), root_last=True):
+        pfs, cron = item.node.get("pfs"), item.node.get("cron")
+        if isinstance(pfs, Mapping):
+            message = _ancestry_error(pfs.get("branch") or "master")
+            if message:
+                raise err(message, f"{item.field}.pfs.branch")
+        elif isinstance(cron, Mapping):
+            repo = cron.get("repo") or f"{pipeline}_{cron.get('name') or ''}"
+            message = _ancestry_error(repo)
+            if message:
+                own = repo == f"{pipeline}_{cron.get('name') or ''}"
+                raise err(message, f"{item.field}.cron.{'name' if own else 'repo'}")
 
 
 def validate_input(input_spec: Any, pipeline: str, err: Any) -> None:
     """api_server.go validateInput (names, one type per node, repo/branch/glob, cron spec) plus glob
-    compilation and joinOn/groupBy capture-group references."""
+    compilation."""
     _validate_names(set(), input_spec, "input", err)
     parents: dict[int, str] = {}
     for item in visit_inputs(input_spec, root_last=True):
@@ -115,8 +129,8 @@ def validate_input(input_spec: Any, pipeline: str, err: Any) -> None:
                 Glob(pfs["glob"])
             except GlobError as e:
                 raise err(str(e), f"{field}.glob") from e
-            _check_glob_template(pfs, "joinOn", f"{field}.joinOn", err)
-            _check_glob_template(pfs, "groupBy", f"{field}.groupBy", err)
+            # A joinOn / groupBy naming a capture group the glob lacks is accepted, as pachd accepts it:
+            # ohmyglob's Replace expands it to "" (an empty key).
             parent = parents.get(id(node))
             if pfs.get("outerJoin") and parent != "join":
                 raise err("outerJoin is only meaningful on an input of a join", f"{field}.outerJoin")
@@ -191,6 +205,7 @@ def validate_spec(
             )
     if not spec.get("outputBranch"):
         raise err("pipeline needs to specify an output branch", "outputBranch")
+    _validate_branch_and_repo_names(spec, name, err)
     # Input repos must exist (or be the output of a pipeline); cron repos are the pipeline's own.
     others = {p: s for p, s in pipelines.items() if p != name}
     available = set(known_repos) | set(others)

@@ -28,6 +28,7 @@ from pachlet.pps.datums import (
     datums_for_spec,
     resolver_from,
 )
+from pachlet.spec import normalize_spec
 
 
 def files(*paths: str, content: str = "x") -> tuple[FileInfo, ...]:
@@ -187,11 +188,47 @@ def run(spec: dict[str, Any]) -> list[list[tuple[str, str]]]:
     )
 
 
+def _normalized_input(input_spec: dict[str, Any]) -> dict[str, Any]:
+    spec = {"pipeline": {"name": "p"}, "transform": {"cmd": ["true"]}, "input": input_spec}
+    return normalize_spec(spec)["input"]
+
+
 def test_cross_orders_inputs_by_name_and_multiplies() -> None:
-    # pps.SortInput sorts cross children by input name: "a" before "b" whatever the spec order.
-    got = run({"cross": [pfs("/*", repo="right", name="b"), pfs("/*", repo="left", name="a")]})
+    # pps.SortInput (setInputDefaults, at creation) sorts cross children by input name: "a" before "b"
+    # whatever the spec order.
+    spec = {"cross": [pfs("/*", repo="right", name="b"), pfs("/*", repo="left", name="a")]}
+    got = run(_normalized_input(spec))
     assert len(got) == 9
     assert all([n for n, _ in d] == ["a", "b"] for d in got)
+
+
+def test_unnamed_inputs_keep_spec_order() -> None:
+    """pachd's setInputDefaults runs pps.SortInput before it fills in default names, so unnamed inputs
+    all sort as "" and keep their spec order: ``cross: [zeta, alpha]`` gives data [zeta, alpha] and
+    that datum ID."""
+    commits = {
+        (r, "master"): CommitFiles(r, "master", r[0] * 32, files("/f")) for r in ("zeta", "alpha", "mid")
+    }
+    spec = _normalized_input({"cross": [pfs("/*", repo="zeta"), pfs("/*", repo="alpha")]})
+    assert [c["pfs"]["name"] for c in spec["cross"]] == ["zeta", "alpha"]
+    (d,) = compute_datums(spec, "p", resolver_from(commits))
+    assert [i.name for i in d.inputs] == ["zeta", "alpha"]
+    assert d.id == datum_id(d.inputs)
+    h = hashlib.blake2b(digest_size=32)
+    for s in ("zeta", "zeta", "master", "/f", "alpha", "alpha", "master", "/f"):
+        h.update(s.encode() + struct.pack(">q", len(s)))
+    assert d.id == h.hexdigest()
+    # An unnamed input sorts as "" (before any named one); inside a composite too.
+    mixed = _normalized_input(
+        {
+            "cross": [
+                pfs("/*", repo="zeta", name="z"),
+                {"union": [pfs("/*", repo="mid"), pfs("/*", repo="alpha")]},
+            ]
+        }
+    )
+    assert mixed["cross"][0]["union"][0]["pfs"]["repo"] == "mid"
+    assert mixed["cross"][1]["pfs"]["name"] == "z"
 
 
 def test_union_concatenates_and_skips_empty() -> None:
@@ -316,8 +353,14 @@ def test_id_stable_across_commits_hash_tracks_content_and_salt() -> None:
     assert before["/b"].hash("s") != after["/b"].hash("s")
     assert before["/a"].hash("s") != before["/a"].hash("t")
     base = files("/a", "/b", "/d/x", "/d/y")
+    # pachd hashes a directory over its children's hashes, not their names (source.go computeFileInfo):
+    # a rename inside a directory datum with the same content keeps the hash, so the datum is skipped.
     renamed = _single(base[:3] + (FileInfo("/d/z", base[3].hash, 1),), commit="c3")
-    assert renamed["/d/"].id == before["/d/"].id and renamed["/d/"].hash("s") != before["/d/"].hash("s")
+    assert renamed["/d/"].id == before["/d/"].id and renamed["/d/"].hash("s") == before["/d/"].hash("s")
+    changed = _single(base[:3] + files("/d/y", content="other"), commit="c4")
+    assert changed["/d/"].hash("s") != before["/d/"].hash("s")
+    moved = _single(base[:2] + files("/d/x", "/d/e/y"), commit="c5")
+    assert moved["/d/"].hash("s") != before["/d/"].hash("s")  # a file moved into a subdirectory
 
 
 # --- the glob compiler itself (ohmyglob capture_test.go TestCaptureGlob / TestReplaceGlob) ------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sqlite3
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -280,7 +281,7 @@ def test_cron_overwrite_true_keeps_only_the_latest_tick(pach: Pachlet) -> None:
     assert pach.get_file("ticker", "master", "/seen") == b"2026-01-01T11:00:00Z\n"
     pach.create_repo("plain")
     pach.create_pipeline(pipeline("nocron", pfs("plain", "/*"), ["true"]))
-    with pytest.raises(PachletError, match="no cron input"):
+    with pytest.raises(PachletError, match="pipeline doesn.t have a cron input"):
         pach.run_cron("nocron")
 
 
@@ -394,3 +395,33 @@ def test_egress_hook_runs_after_the_output_commit_and_fails_the_job(pach: Pachle
     assert commit.finished is not None and commit.error == job.reason
     # the output the egress could not load is never served: the commit keeps its parent's (empty) tree
     assert pach.list_files("out", job.id, "/") == []
+
+
+def test_unnamed_cross_runs_in_spec_order_and_legacy_specs_keep_their_order(
+    pach: Pachlet, tmp_path: Path
+) -> None:
+    """api_server.go setInputDefaults sorts before it names: the job of an unnamed ``cross: [zeta, alpha]``
+    sees its inputs in spec order. A spec stored by an older pachlet (no order marker) keeps the order it
+    had there (composites sorted by the filled-in names), so an existing root's datum IDs stay."""
+    for repo in ("zeta", "alpha"):
+        pach.create_repo(repo)
+        pach.put_file(repo, "master", "/f", repo.encode())
+    spec = pipeline("zx", {"cross": [pfs("zeta", "/*"), pfs("alpha", "/*")]}, ["sh", "-c", "true"])
+    pach.create_pipeline(spec)
+    (job,) = [j for j in pach.run_until_idle() if j.pipeline == "zx"]
+    (datum,) = pach.list_datums("zx", job.id)
+    assert [c["pfs"]["repo"] for c in pach.inspect_pipeline("zx").spec["input"]["cross"]] == ["zeta", "alpha"]
+    (planned,) = pach.datums_for_spec(spec)
+    assert datum.datum_id == planned.id and [i.name for i in planned.inputs] == ["zeta", "alpha"]
+    pach.close()
+    db = sqlite3.connect(tmp_path / "root" / "pachlet.db")
+    with db:
+        for table in ("pipelines", "pipeline_versions"):
+            for name, blob in db.execute(f"SELECT name, spec FROM {table}").fetchall():
+                legacy = {k: v for k, v in json.loads(blob).items() if k != "pachletInputOrder"}
+                db.execute(f"UPDATE {table} SET spec=? WHERE name=?", (json.dumps(legacy), name))
+    db.close()
+    with Pachlet(tmp_path / "root", timeout=5) as old:
+        stored = old.inspect_pipeline("zx").spec
+        assert [c["pfs"]["name"] for c in stored["input"]["cross"]] == ["alpha", "zeta"]
+        assert "pachletInputOrder" not in stored

@@ -176,10 +176,13 @@ VALIDATION_CASES: list[tuple[str, dict[str, Any], str]] = [
      r"field 'transform.secrets\[0\].key': secret s has env_var set but is missing key"),
     ("unknown repo", base(input=pfs("nope")), r"field 'input': repo nope not found"),
     ("self input", base("data", input=pfs("data")), r"repo data cannot be in the provenance of its own branch"),
-    ("joinOn group ref", base(input={"join": [pfs("data", "/(*)", joinOn="$2"), pfs("other", "/(*)", joinOn="$1")]}),
-     r'joinOn "\$2" refers to capture group \$2 but glob "/\(\*\)" has 1 capture group'),
-    ("groupBy group ref", base(input={"group": [pfs("data", "/*", groupBy="$1")]}),
-     r'groupBy "\$1" refers to capture group \$1 but glob "/\*" has 0 capture groups'),
+    # driver.go createBranch / createRepo check these with ancestry.ValidateName
+    ("output branch name", base(outputBranch="v1.0"),
+     r"field 'outputBranch': name \(v1.0\) invalid: only alphanumeric characters, underscores, and dashes"),
+    ("input branch name", base(input=pfs("data", branch="a/b")),
+     r"field 'input.pfs.branch': name \(a/b\) invalid: only alphanumeric"),
+    ("cron repo name", base(input={"cron": {"name": "t.1", "spec": "@daily"}}),
+     r"field 'input.cron.name': name \(p_t.1\) invalid: only alphanumeric"),
     ("outerJoin outside join", base(input=pfs("data", outerJoin=True)),
      "outerJoin is only meaningful on an input of a join"),
 ]  # fmt: skip
@@ -195,6 +198,13 @@ def test_validation_errors(case: str, spec: dict[str, Any], match: str) -> None:
         else:
             check(spec)
     assert "\n" not in str(info.value)
+
+
+def test_join_on_missing_capture_group_is_accepted() -> None:
+    """pachd's validateInput does not check joinOn/groupBy against the glob's groups: ohmyglob's Replace
+    expands a missing group to "" (an empty key), so the spec is accepted."""
+    check(base(input={"join": [pfs("data", "/(*)", joinOn="$2"), pfs("other", "/(*)", joinOn="$1")]}))
+    check(base(input={"group": [pfs("data", "/*", groupBy="$1")]}))
 
 
 def test_cycle_is_named() -> None:
