@@ -10,7 +10,6 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -22,21 +21,6 @@ from python_pachyderm.proto.v2.pps import pps_pb2
 from helpers.served import Served
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    """One server for the module's tests (each test uses its own repo names)."""
-    s = Served(tmp_path_factory.mktemp("serve") / "root")
-    yield s
-    code, _, err = s.stop()
-    assert code == 0, err
-
-
-@pytest.fixture
-def client(served: Served) -> python_pachyderm.Client:
-    """A client of the module's server."""
-    return served.client()
 
 
 def upper_spec(name: str, repo: str) -> dict:

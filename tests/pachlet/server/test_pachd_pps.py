@@ -3,31 +3,13 @@ datum order of unnamed inputs, creation checks (issue 14, items 4-6)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import grpc
 import pytest
 import python_pachyderm
 
-from helpers.served import Served
-
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    """One server for the module's tests (each test uses its own names)."""
-    s = Served(tmp_path_factory.mktemp("serve") / "root")
-    yield s
-    code, _, err = s.stop()
-    assert code == 0, err
-
-
-@pytest.fixture
-def client(served: Served) -> python_pachyderm.Client:
-    """A client of the module's server."""
-    return served.client()
 
 
 def create(client: python_pachyderm.Client, spec: dict[str, Any]) -> None:
