@@ -24,6 +24,7 @@ from pachlet.lock import DEFAULT_LOCK_TIMEOUT as DEFAULT_LOCK_TIMEOUT  # re-expo
 from pachlet.lock import RootLock, lock_timeout
 from pachlet.pfs.driver import PFS
 from pachlet.pps.datums import Datum
+from pachlet.pps.log_follow import LogFollower
 from pachlet.pps.pending_job import EgressSource, ProgressCallback
 from pachlet.pps.service import PPS
 from pachlet.records import (
@@ -356,6 +357,35 @@ class Pachlet:
         """Datum output lines (stdout and stderr) of a pipeline: every job, oldest first, unless
         ``job_id``; optionally one datum. Secret values are replaced by ``[REDACTED]``."""
         return self._pps.logs(pipeline, job_id, datum_id)
+
+    def follow_logs(
+        self, pipeline: str, job_id: str | None = None, datum_id: str | None = None, *, master: bool = False
+    ) -> LogFollower:
+        """A reader of log lines as they are written (``poll()`` returns the new ones): datum output, or
+        with ``master`` the lines pachd's worker master logs about the pipeline's jobs."""
+        return self._pps.log_follower(pipeline, job_id, datum_id, master=master)
+
+    # ------------------------------------------------------------------ lifecycle
+    def stop_pipeline(self, name: str) -> None:
+        """Stop a pipeline (PIPELINE_PAUSED): it starts no job, its unfinished jobs are killed."""
+        self._pps.stop_pipeline(name)
+
+    def start_pipeline(self, name: str) -> str | None:
+        """Restart a stopped pipeline: a job in a new global ID reads its inputs' latest commits; returns
+        that ID (None if the pipeline was not stopped)."""
+        return self._pps.start_pipeline(name)
+
+    def stop_job(self, pipeline: str, job_id: str, reason: str = "") -> JobInfo:
+        """Kill a job (JOB_KILLED; its output commit finished with the error); ended jobs stay as they are."""
+        return self._pps.stop_job(pipeline, job_id, reason)
+
+    def delete_job(self, pipeline: str, job_id: str) -> None:
+        """Stop a job and forget it (its output commit stays)."""
+        self._pps.delete_job(pipeline, job_id)
+
+    def restart_datum(self, pipeline: str, job_id: str, data_filters: Sequence[str]) -> list[str]:
+        """End the current attempt of the job's running datums matching the filters (they are retried)."""
+        return self._pps.restart_datum(pipeline, job_id, data_filters)
 
     # ------------------------------------------------------------------ engine
     def process_pending(

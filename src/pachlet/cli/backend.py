@@ -7,7 +7,7 @@ protocol, so ``-o json`` and the tables come from the same objects whichever bac
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
@@ -183,6 +183,34 @@ class Backend(Protocol):
 
     def logs(self, pipeline: str, job_id: str | None, datum_id: str | None) -> list[pps_pb2.LogMessage]:
         """Log lines of a pipeline's job (default: the latest), optionally of one datum."""
+        ...
+
+    def stream_logs(
+        self, pipeline: str, job_id: str | None, datum_id: str | None, master: bool, follow: bool
+    ) -> Iterator[pps_pb2.LogMessage]:
+        """Log lines (``master``: the master's) of a pipeline or a job; with ``follow`` also those written
+        later: a job's until it ends, a pipeline's until interrupted."""
+        ...
+
+    # lifecycle
+    def stop_pipeline(self, name: str) -> None:
+        """Stop a pipeline (it starts no job; its unfinished jobs are killed)."""
+        ...
+
+    def start_pipeline(self, name: str) -> None:
+        """Restart a stopped pipeline."""
+        ...
+
+    def stop_job(self, pipeline: str, job_id: str) -> None:
+        """Kill a job."""
+        ...
+
+    def delete_job(self, pipeline: str, job_id: str) -> None:
+        """Stop and forget a job."""
+        ...
+
+    def restart_datum(self, pipeline: str, job_id: str, data_filters: Sequence[str]) -> None:
+        """Restart the job's running datums matching the filters."""
         ...
 
     # secrets

@@ -1,4 +1,4 @@
-"""Datum commands: ``list|inspect datum`` (of a job, or of a spec with ``-f``)."""
+"""Datum commands: ``list|inspect datum`` (of a job, or of a spec with ``-f``) and ``restart datum``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pachlet.cli.output import emit_json, output_option, want_json
 from pachlet.cli.pipeline import load_specs, naming_source
 from pachlet.cli.refs import parse_job_ref
 from pachlet.cli.session import open_backend
-from pachlet.cli.verbs import inspect, list_
+from pachlet.cli.verbs import inspect, list_, restart
 from pachlet.errors import PachletError
 
 
@@ -60,3 +60,16 @@ def inspect_datum(
     click.echo(tables.render_table(("  REPO", "COMMIT", "PATH"), [
         (f"  {f.file.commit.repo.name}", f.file.commit.id, f.file.path) for f in info.data
     ]), nl=False)  # fmt: skip
+
+
+@restart.command("datum")
+@click.argument("job_ref", metavar="PIPELINE@JOB_ID")
+@click.argument("datum_filter", metavar="DATUM_PATH1,DATUM_PATH2,...")
+@click.pass_context
+def restart_datum(ctx: click.Context, job_ref: str, datum_filter: str) -> None:
+    """Restart a stuck datum of a running job: its current attempt ends and it is retried (matched by
+    its input paths or hashes, comma-separated)."""
+    pipeline, job_id = parse_job_ref(job_ref)
+    filters = [f for f in datum_filter.split(",") if f]
+    with open_backend(ctx, write=True) as b:
+        b.restart_datum(pipeline, job_id, filters)

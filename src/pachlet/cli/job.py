@@ -1,4 +1,4 @@
-"""Job commands: ``list|inspect job`` and ``logs``."""
+"""Job commands: ``list|inspect|stop|delete job`` and ``logs``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pachlet import tables
 from pachlet.cli.output import OUTPUT_FORMATS, emit_json, output_option, want_json
 from pachlet.cli.refs import parse_job_ref
 from pachlet.cli.session import open_backend
-from pachlet.cli.verbs import inspect, list_
+from pachlet.cli.verbs import delete, inspect, list_, stop
+from pachlet.errors import NotFoundError
 
 
 @list_.command("job")
@@ -57,17 +58,59 @@ def inspect_job(ctx: click.Context, job_ref: str, output: str, raw: bool, full_t
 @click.option("-p", "--pipeline", required=True, help="The pipeline.")
 @click.option("-j", "--job", "job_id", default=None, help="A job ID (default: the pipeline's latest job).")
 @click.option("--datum", "datum_id", default=None, help="Only this datum's lines.")
+@click.option("--master", is_flag=True, help="The master's lines (the pipeline's job transitions).")
+@click.option(
+    "-f", "--follow", is_flag=True, help="Keep returning lines: a job's until it ends, else until ^C."
+)
 @click.option("-o", "--output", "output", type=click.Choice(OUTPUT_FORMATS), default="table")
 @click.option("--raw", is_flag=True, help="Same as -o json (one LogMessage per line).")
 @click.pass_context
 def logs(
-    ctx: click.Context, pipeline: str, job_id: str | None, datum_id: str | None, output: str, raw: bool
-) -> None:
-    """Return the output lines of a pipeline's datums."""
-    with open_backend(ctx, write=False) as b:
-        lines = b.logs(pipeline, job_id, datum_id)
-    if want_json(output, raw):
-        emit_json(lines)
+    ctx: click.Context, pipeline: str, job_id: str | None, datum_id: str | None, master: bool, follow: bool,
+    output: str, raw: bool,
+) -> None:  # fmt: skip
+    """Return the output lines of a pipeline's datums (--master: of its master)."""
+    as_json = want_json(output, raw)
+    if not follow and not master:
+        with open_backend(ctx, write=False) as b:
+            lines = b.logs(pipeline, job_id, datum_id)
+        if as_json:
+            emit_json(lines)
+            return
+        for line in lines:
+            click.echo(line.message.rstrip("\n"))
         return
-    for line in lines:
-        click.echo(line.message.rstrip("\n"))
+    with open_backend(ctx, write=False) as b:
+        try:
+            for line in b.stream_logs(pipeline, job_id, datum_id, master, follow):
+                if as_json:
+                    emit_json([line])
+                else:
+                    click.echo(line.message.rstrip("\n"))
+        except KeyboardInterrupt:  # the way to end a followed pipeline's logs
+            return
+
+
+@stop.command("job")
+@click.argument("job_ref", metavar="PIPELINE@JOB_ID|JOB_ID")
+@click.pass_context
+def stop_job(ctx: click.Context, job_ref: str) -> None:
+    """Stop a job immediately (a global ID alone: every job of it)."""
+    with open_backend(ctx, write=True) as b:
+        if "@" in job_ref:
+            b.stop_job(*parse_job_ref(job_ref))
+            return
+        jobs = b.list_jobs(None, job_ref)
+        if not jobs:
+            raise NotFoundError(f"job set {job_ref} not found")
+        for info in jobs:
+            b.stop_job(info.job.pipeline.name, info.job.id)
+
+
+@delete.command("job")
+@click.argument("job_ref", metavar="PIPELINE@JOB_ID")
+@click.pass_context
+def delete_job(ctx: click.Context, job_ref: str) -> None:
+    """Delete a job (it is stopped first; its output commit stays)."""
+    with open_backend(ctx, write=True) as b:
+        b.delete_job(*parse_job_ref(job_ref))

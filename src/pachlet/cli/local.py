@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -15,7 +16,11 @@ from pachlet import __version__, protos
 from pachlet.cli.backend import PACHYDERM_API_VERSION, ProgressFn, SecretWithKeys
 from pachlet.errors import NotFoundError, PachletError
 from pachlet.names import COMMIT_ID_RE
+from pachlet.records import JOB_TERMINAL_STATES
 from pachlet.secrets import SecretManifest
+
+FOLLOW_POLL_SECONDS = 0.2
+"""How often ``logs -f`` reads the logs for new lines."""
 
 if TYPE_CHECKING:
     from pachlet.api import Pachlet
@@ -177,6 +182,38 @@ class LocalBackend:
 
     def logs(self, pipeline: str, job_id: str | None, datum_id: str | None) -> list[pps_pb2.LogMessage]:
         return [protos.log_message(line) for line in self.p.logs(pipeline, job_id, datum_id)]
+
+    def stream_logs(
+        self, pipeline: str, job_id: str | None, datum_id: str | None, master: bool, follow: bool
+    ) -> Iterator[pps_pb2.LogMessage]:
+        follower = self.p.follow_logs(pipeline, job_id, datum_id, master=master)
+        while True:
+            ended = not follow or (
+                job_id is not None and self.p.inspect_job(pipeline, job_id).state in JOB_TERMINAL_STATES
+            )
+            for line in follower.poll():
+                msg = protos.log_message(line)
+                msg.master = not line.user
+                yield msg
+            if ended:
+                return
+            time.sleep(FOLLOW_POLL_SECONDS)
+
+    # lifecycle
+    def stop_pipeline(self, name: str) -> None:
+        self.p.stop_pipeline(name)
+
+    def start_pipeline(self, name: str) -> None:
+        self.p.start_pipeline(name)
+
+    def stop_job(self, pipeline: str, job_id: str) -> None:
+        self.p.stop_job(pipeline, job_id)
+
+    def delete_job(self, pipeline: str, job_id: str) -> None:
+        self.p.delete_job(pipeline, job_id)
+
+    def restart_datum(self, pipeline: str, job_id: str, data_filters: Sequence[str]) -> None:
+        self.p.restart_datum(pipeline, job_id, data_filters)
 
     # secrets
     def create_secret(self, manifest: SecretManifest) -> None:

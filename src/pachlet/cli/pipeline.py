@@ -17,7 +17,7 @@ from pachlet import tables
 from pachlet.cli.output import emit_json, output_option, run_jobs, wait_option, want_json
 from pachlet.cli.refs import parse_key_values
 from pachlet.cli.session import open_backend
-from pachlet.cli.verbs import create, delete, inspect, list_, run, update
+from pachlet.cli.verbs import create, delete, inspect, list_, run, start, stop, update
 from pachlet.errors import PachletError, SpecError
 
 
@@ -169,4 +169,24 @@ def run_cron(ctx: click.Context, pipeline: str, no_wait: bool) -> None:
         gid = b.run_cron(pipeline)
         if gid:  # a remote pachd does not return it
             click.echo(gid)
+        run_jobs(b, no_wait)
+
+
+@stop.command("pipeline")
+@click.argument("pipeline")
+@click.pass_context
+def stop_pipeline(ctx: click.Context, pipeline: str) -> None:
+    """Stop a running pipeline: it starts no job until started again; its unfinished jobs are killed."""
+    with open_backend(ctx, write=True) as b:
+        b.stop_pipeline(pipeline)
+
+
+@start.command("pipeline")
+@click.argument("pipeline")
+@wait_option
+@click.pass_context
+def start_pipeline(ctx: click.Context, pipeline: str, no_wait: bool) -> None:
+    """Restart a stopped pipeline: a job reads its inputs' latest commits."""
+    with open_backend(ctx, write=True) as b:
+        b.start_pipeline(pipeline)
         run_jobs(b, no_wait)

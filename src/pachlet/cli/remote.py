@@ -7,7 +7,7 @@ imports it only when ``--pachd`` is given.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -204,6 +204,44 @@ class RemoteBackend:
             job_id = first.job.id
         datum = pps_pb2.Datum(job=protos.job(pipeline, job_id), id=datum_id) if datum_id else None
         return list(self.c.get_job_logs(pipeline, job_id, datum=datum))
+
+    def stream_logs(
+        self, pipeline: str, job_id: str | None, datum_id: str | None, master: bool, follow: bool
+    ) -> Iterator[pps_pb2.LogMessage]:
+        if job_id is not None and not master:
+            datum = pps_pb2.Datum(job=protos.job(pipeline, job_id), id=datum_id) if datum_id else None
+            yield from self.c.get_job_logs(pipeline, job_id, datum=datum, follow=follow)
+            return
+        # python-pachyderm's get_job_logs has no ``master``: a job's master lines are the pipeline's
+        # with its job ID, the last one written when the job ends
+        stream = self.c.get_pipeline_logs(pipeline, master=master, follow=follow)
+        terminal = {pps_pb2.JOB_SUCCESS, pps_pb2.JOB_FAILURE, pps_pb2.JOB_KILLED, pps_pb2.JOB_UNRUNNABLE}
+        try:
+            for msg in stream:
+                if job_id is None or msg.job_id == job_id:
+                    yield msg
+                    if follow and job_id is not None and self.inspect_job(pipeline, job_id).state in terminal:
+                        return
+        finally:
+            cancel = getattr(stream, "cancel", None)
+            if cancel is not None:
+                cancel()
+
+    # lifecycle
+    def stop_pipeline(self, name: str) -> None:
+        self.c.stop_pipeline(name)
+
+    def start_pipeline(self, name: str) -> None:
+        self.c.start_pipeline(name)
+
+    def stop_job(self, pipeline: str, job_id: str) -> None:
+        self.c.stop_job(job_id, pipeline)
+
+    def delete_job(self, pipeline: str, job_id: str) -> None:
+        self.c.delete_job(job_id, pipeline)
+
+    def restart_datum(self, pipeline: str, job_id: str, data_filters: Sequence[str]) -> None:
+        self.c.restart_datum(pipeline, job_id, list(data_filters))
 
     # secrets
     def create_secret(self, manifest: SecretManifest) -> None:

@@ -83,6 +83,16 @@ def run() -> None:
     """Run a cron pipeline now."""
 
 
+@click.group(cls=VerbGroup)
+def stop() -> None:
+    """Stop a pipeline or a job."""
+
+
+@click.group(cls=VerbGroup)
+def restart() -> None:
+    """Restart a datum of a running job."""
+
+
 VERBS: tuple[click.Group, ...] = (
     create,
     list_,
@@ -96,5 +106,7 @@ VERBS: tuple[click.Group, ...] = (
     finish,
     update,
     run,
+    stop,
+    restart,
 )
 """The verb groups, in the order ``pachlet --help`` lists them."""

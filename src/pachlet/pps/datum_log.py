@@ -19,6 +19,7 @@ older pachlet, or any log written without streaming redaction); ``fsck --fix`` a
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import select
@@ -26,9 +27,11 @@ import signal
 import threading
 import time
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pachlet.pps import running
 from pachlet.redact import StreamRedactor, redact_values
 from pachlet.secrets import Secrets
 
@@ -264,10 +267,16 @@ class DatumLog:
             self._reader = None
 
     # ------------------------------------------------------------------ the datum's end
+    def started(self, proc: Any) -> None:
+        """The datum's process (``Popen``) started: ``stop job`` and ``restart datum`` may end it
+        (``pachlet.pps.running``)."""
+        running.track(self.path, proc)
+
     def end_process(self, proc: Any | None) -> None:
         """The datum's process (``Popen``, already exited or killed; None if it never started) is over:
         end its process group, report stragglers in the log, drain and close the output pipe."""
         if proc is not None:
+            running.untrack(self.path, proc)
             pgid = proc.pid
             members = _lingering_members(pgid)
             with contextlib.suppress(OSError):
@@ -296,3 +305,47 @@ class DatumLog:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+MASTER_LOG = "master.log"
+"""A pipeline's master log (``logs/<pipeline>/master.log``): one JSON object per line."""
+
+
+def write_master_line(logs_root: Path, pipeline: str, job_id: str, message: str) -> None:
+    """Append a line to the pipeline's master log: what pachd's worker master logs for a job (registry.go
+    ``succeedJob``, ``failJob``, ``markJobUnrunnable``, ``killJob``), tagged with the job ID."""
+    path = private_dir(logs_root / pipeline, top=logs_root) / MASTER_LOG
+    line = json.dumps({"ts": datetime.now(UTC).isoformat(), "job": job_id, "message": message}) + "\n"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0), FILE_MODE)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+
+
+def read_master_lines(logs_root: Path, pipeline: str, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    """The pipeline's master log entries from byte ``offset`` on (complete lines only), and the offset
+    after them."""
+    lines, offset = read_new_lines(logs_root / pipeline / MASTER_LOG, offset)
+    out = []
+    for text in lines:
+        with contextlib.suppress(ValueError):
+            out.append(json.loads(text))
+    return out, offset
+
+
+def read_new_lines(path: Path, offset: int) -> tuple[list[str], int]:
+    """The complete lines of a growing file from byte ``offset`` on, and the offset after the last one
+    (a file that shrank, e.g. rewritten by a retried job, is read from the start)."""
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size < offset:
+                offset = 0
+            fh.seek(offset)
+            data = fh.read()
+    except OSError:
+        return [], offset
+    end = data.rfind(b"\n") + 1
+    text = data[:end].decode(errors="replace")
+    return text.splitlines(), offset + end

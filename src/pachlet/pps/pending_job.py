@@ -21,10 +21,11 @@ from typing import Any
 from pachlet.durations import duration_seconds
 from pachlet.errors import PachletError
 from pachlet.pfs.driver import PFS
-from pachlet.pps.datum_log import private_dir
+from pachlet.pps.datum_log import private_dir, write_master_line
 from pachlet.pps.datums import CommitFiles, Datum, FileInfo, compute_datums
 from pachlet.pps.jobs import Job, JobRegistry
 from pachlet.pps.pipelines import PipelineRegistry
+from pachlet.pps.running import JobStop, running_job
 from pachlet.pps.skipping import DatumSkipper
 from pachlet.pps.worker import DatumResult, JobContext, run_datums
 from pachlet.records import (
@@ -35,8 +36,10 @@ from pachlet.records import (
     JOB_CREATED,
     JOB_EGRESSING,
     JOB_FAILURE,
+    JOB_KILLED,
     JOB_RUNNING,
     JOB_SUCCESS,
+    JOB_TERMINAL_STATES,
     JOB_UNRUNNABLE,
     CommitInfo,
     FileRecord,
@@ -114,14 +117,38 @@ class JobRunner:
 
     # ------------------------------------------------------------------ ending jobs
     def finish_unsuccessful(self, job: Job, state: str, reason: str) -> JobInfo:
-        """End a job without output: its commit gets the parent's tree and the error."""
+        """End a job without output: its commit gets the parent's tree and the error (an output commit
+        already finished, as an egressing job's, is left as it is: pachd's ``stopJob`` ignores "commit
+        finished"). A job already ended (e.g. killed meanwhile) is left as it is."""
         with self.store.tx():
+            current = self.jobs.require(job.pipeline, job.id)
+            if current.state in JOB_TERMINAL_STATES:
+                return current.info()
             out = self.pfs.find_commit(job.pipeline, job.id)
-            if out is not None:
+            if out is not None and out.finished is None:
                 tree = self.pfs.commit_file_tree(job.pipeline, out.parent) if out.parent else {}
                 self.pfs.finish_output_commit(job.pipeline, job.id, tree, error=reason)
             self.jobs.update(job, state=state, reason=reason, finished=now_ts(), owner_pid=None)
+        self.master_log(job, state, reason)
         return self.jobs.require(job.pipeline, job.id).info()
+
+    def master_log(self, job: Job, state: str, reason: str) -> None:
+        """The line pachd's worker master logs when a job ends (registry.go)."""
+        message = {
+            JOB_SUCCESS: "job successful, closing commits",
+            JOB_FAILURE: f"failing job with reason: {reason}",
+            JOB_UNRUNNABLE: f"marking job unrunnable with reason: {reason}",
+            JOB_KILLED: f"killing job with reason: {reason}",
+        }.get(state)
+        if message is not None and not self.store.read_only:
+            write_master_line(self.store.logs, job.pipeline, job.id, message)
+
+    def ended(self, job: Job) -> Job | None:
+        """The job's current row if it ended meanwhile (stop job, delete job, stop pipeline), else None."""
+        current = self.jobs.get(job.pipeline, job.id)
+        if current is None or current.state in JOB_TERMINAL_STATES:
+            return current or job
+        return None
 
     # ------------------------------------------------------------------ running
     def runtime(self) -> tuple[Runtime, RuntimeSettings]:
@@ -149,6 +176,9 @@ class JobRunner:
         if job.state == JOB_EGRESSING:
             return self.egress(job, spec)
         with self.store.tx():
+            done = self.ended(job)
+            if done is not None:
+                return done.info()
             self.jobs.update(job, state=JOB_RUNNING, started=job.started or now_ts(), owner_pid=os.getpid())
             failed = self.jobs.failed_inputs(job)
             out = self.pfs.find_commit(pipeline, gid)
@@ -178,7 +208,15 @@ class JobRunner:
 
         report()
         env_common = {"PACH_JOB_ID": gid, "PACH_OUTPUT_COMMIT_ID": gid, "PPS_PIPELINE_NAME": pipeline}
-        run_datums(ctx, to_run, results, env_common, report)
+        with running_job(ctx.log_dir, to_run) as killed:
+            ctx.stop = JobStop(self.stop, killed)
+            if self.ended(job) is not None:  # stopped before it was registered
+                killed.set()
+            run_datums(ctx, to_run, results, env_common, report)
+        done = self.ended(job)
+        if done is not None:  # killed meanwhile: nothing of it is committed
+            clear_scratch(self.store, gid, pipeline)
+            return done.info()
         if self.stop.is_set() and len(results) < total:
             self.jobs.update(job, state=JOB_CREATED, owner_pid=None)
             return None
@@ -295,6 +333,10 @@ class JobRunner:
             download_bytes=sum(r.download_bytes for r in results.values()),
         )
         with self.store.tx() as c:
+            done = self.ended(job)
+            if done is not None:  # killed between its last datum and here
+                clear_scratch(self.store, gid, pipeline)
+                return done.info()
             c.execute("DELETE FROM datums WHERE pipeline=? AND job_id=?", (pipeline, gid))
             c.execute("DELETE FROM datum_outputs WHERE pipeline=? AND job_id=?", (pipeline, gid))
             c.executemany("INSERT INTO datums VALUES(?,?,?,?,?,?,?,?,?,?,?)", datum_rows)
@@ -307,11 +349,14 @@ class JobRunner:
                 self.jobs.update(
                     job, state=JOB_FAILURE, reason=reason, finished=now_ts(), owner_pid=None, **counts
                 )
+                self.master_log(job, JOB_FAILURE, reason)
             else:
                 self.pfs.finish_output_commit(pipeline, gid, tree)
                 state = JOB_EGRESSING if spec.get("egress") else JOB_SUCCESS
                 fin = None if spec.get("egress") else now_ts()
                 self.jobs.update(job, state=state, finished=fin, **counts)
+                if state == JOB_SUCCESS:
+                    self.master_log(job, JOB_SUCCESS, "")
         clear_scratch(self.store, gid, pipeline)
         if not reason and spec.get("egress"):
             return self.egress(self.jobs.require(pipeline, gid), spec)
@@ -333,6 +378,9 @@ class JobRunner:
             except Exception as exc:  # the egress's message becomes the job's reason
                 reason = str(exc) or type(exc).__name__
         with self.store.tx():
+            done = self.ended(job)
+            if done is not None:  # killed while egressing
+                return done.info()
             if reason:
                 # pachd finishes the output commit only once its egress succeeded (registry.go
                 # processJobEgressing -> succeedJob); a job that fails finishes it with the error
@@ -345,6 +393,7 @@ class JobRunner:
                 self.jobs.update(job, state=JOB_FAILURE, reason=reason, finished=now_ts(), owner_pid=None)
             else:
                 self.jobs.update(job, state=JOB_SUCCESS, finished=now_ts(), owner_pid=None)
+        self.master_log(job, JOB_FAILURE if reason else JOB_SUCCESS, reason)
         return self.jobs.require(pipeline, gid).info()
 
 

@@ -11,7 +11,13 @@ from typing import Any
 
 from pachlet.errors import AlreadyExistsError, NotFoundError, PachletError
 from pachlet.pfs.driver import PFS
-from pachlet.records import PIPELINE_RUNNING, PipelineInfo
+from pachlet.records import (
+    JOB_TERMINAL_STATES,
+    PIPELINE_PAUSED,
+    PIPELINE_RUNNING,
+    PIPELINE_STANDBY,
+    PipelineInfo,
+)
 from pachlet.spec import cron_inputs, input_repos, normalize_spec, pipeline_name, validate_spec
 from pachlet.spec.inputs import sort_by_filled_names
 from pachlet.store import Store, new_id
@@ -106,6 +112,9 @@ class PipelineRegistry:
             known = self.pfs.repo_names() - own_repos
             validate_spec(norm, known_repos=known, pipelines=others)
             ts = now_ts()
+            # api_server.go CreatePipeline: an update preserves Stopped
+            paused = existing is not None and existing["state"] == PIPELINE_PAUSED
+            state = PIPELINE_PAUSED if paused else PIPELINE_RUNNING
             if existing is None:
                 version, salt, created = 1, new_id(), ts
             else:
@@ -117,7 +126,7 @@ class PipelineRegistry:
             c.execute(
                 "INSERT OR REPLACE INTO pipelines(name, spec, version, salt, state, created, updated)"
                 " VALUES(?,?,?,?,?,?,?)",
-                (name, blob, version, salt, PIPELINE_RUNNING, created, ts if existing is not None else None),
+                (name, blob, version, salt, state, created, ts if existing is not None else None),
             )
             c.execute(
                 "INSERT OR REPLACE INTO pipeline_versions(name, version, spec, salt, created) VALUES(?,?,?,?,?)",
@@ -149,17 +158,42 @@ class PipelineRegistry:
             ci = self.pfs.start_commit(repo, branch, commit_id=gid)
             self.pfs.finish_commit(repo, ci.id)
 
+    def stopped(self) -> set[str]:
+        """Names of the stopped pipelines."""
+        c = self.store.conn()
+        return {r[0] for r in c.execute("SELECT name FROM pipelines WHERE state=?", (PIPELINE_PAUSED,))}
+
+    def set_stopped(self, name: str, stopped: bool) -> bool:
+        """Mark a pipeline stopped (PIPELINE_PAUSED) or not; returns whether it was stopped before."""
+        with self.store.tx() as c:
+            row = c.execute("SELECT state FROM pipelines WHERE name=?", (name,)).fetchone()
+            if row is None:
+                raise NotFoundError(f"pipeline {name} not found")
+            new = PIPELINE_PAUSED if stopped else PIPELINE_RUNNING
+            c.execute("UPDATE pipelines SET state=? WHERE name=?", (new, name))
+        return bool(row["state"] == PIPELINE_PAUSED)
+
     def _info(self, c: sqlite3.Connection, row: sqlite3.Row) -> PipelineInfo:
         spec = _load_spec(row["spec"])
         last = c.execute(
             "SELECT id, state FROM jobs WHERE pipeline=? ORDER BY seq DESC LIMIT 1", (row["name"],)
         ).fetchone()
+        state = row["state"]
+        if state != PIPELINE_PAUSED and spec.get("autoscaling"):
+            # pipeline_controller.go / monitor.go: an autoscaling pipeline is in STANDBY while it has no
+            # job to run, RUNNING while it has one
+            busy = c.execute(
+                f"SELECT 1 FROM jobs WHERE pipeline=? AND state NOT IN ({','.join('?' * len(JOB_TERMINAL_STATES))})"
+                " LIMIT 1",
+                (row["name"], *sorted(JOB_TERMINAL_STATES)),
+            ).fetchone()
+            state = PIPELINE_RUNNING if busy else PIPELINE_STANDBY
         return PipelineInfo(
             name=row["name"],
             spec=spec,
             version=row["version"],
             salt=row["salt"],
-            state=row["state"],
+            state=state,
             created=to_dt(row["created"]),  # type: ignore[arg-type]
             updated=to_dt(row["updated"]),
             last_job_state=last["state"] if last else None,

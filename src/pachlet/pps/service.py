@@ -15,6 +15,7 @@ through ``PFS``'s public methods; the egress is a hook injected by the caller.
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -24,17 +25,19 @@ from typing import Any
 
 from pachlet.errors import NotFoundError, PachletError, SpecError
 from pachlet.pfs.driver import PFS
-from pachlet.pps import datum_records
+from pachlet.pps import datum_records, running
 from pachlet.pps import fsck as pps_fsck
 from pachlet.pps.cron import Cron
 from pachlet.pps.datum_log import end_orphans, scrub_job_logs
 from pachlet.pps.datums import CommitFiles, Datum, compute_datums
 from pachlet.pps.jobs import Job, JobRegistry
+from pachlet.pps.log_follow import LogFollower
 from pachlet.pps.pending_job import EgressHook, JobRunner, ProgressCallback, clear_scratch, commit_files
 from pachlet.pps.pipelines import PipelineRegistry, input_branches, output_branch
 from pachlet.records import (
     JOB_FAILURE,
     JOB_KILLED,
+    JOB_TERMINAL_STATES,
     ORIGIN_AUTO,
     CommitInfo,
     CronTick,
@@ -137,9 +140,67 @@ class PPS:
     def _create_jobs(
         self, gid: str, seeds: Sequence[str], specs: dict[str, dict[str, Any]] | None = None
     ) -> None:
+        """A stopped pipeline gets no job, nor does what is downstream of it only: pachd's StopPipeline
+        removes its output branch's provenance, so no commit reaches it or its subvenance."""
         specs = specs if specs is not None else self.pipelines.specs()
+        stopped = self.pipelines.stopped()
+        if stopped:
+            specs = {n: s for n, s in specs.items() if n not in stopped}
+            seeds = [n for n in seeds if n not in stopped]
+            if not seeds:
+                return
         inputs = {n: input_branches(n, s) for n, s in specs.items()}
         self.jobs.create_jobs(gid, seeds, specs, inputs, output_branch)
+
+    # ------------------------------------------------------------------ lifecycle
+    def stop_pipeline(self, name: str) -> None:
+        """api_server.go ``StopPipeline``: the pipeline starts no job until ``start_pipeline`` (its state
+        is PIPELINE_PAUSED) and its unfinished jobs are killed ("all jobs killed because pipeline was
+        stopped for user <user>"; without auth pachd names ``unknown_username``)."""
+        with self.store.tx():
+            self.pipelines.set_stopped(name, True)
+            reason = "all jobs killed because pipeline was stopped for user unknown_username"
+            for job in self.jobs.list(name, None)[::-1]:
+                if job.state not in JOB_TERMINAL_STATES:
+                    self.stop_job(name, job.id, reason)
+
+    def start_pipeline(self, name: str) -> str | None:
+        """api_server.go ``StartPipeline``: restoring the output branch's provenance adds a commit to it
+        (pfs ``createBranch``: the provenance changed), so a job in a new global ID runs over the inputs'
+        latest commits (what arrived while it was stopped). Returns that ID (None: it was not stopped)."""
+        with self.store.tx():
+            if not self.pipelines.set_stopped(name, False):
+                return None
+            gid = new_id()
+            self._create_jobs(gid, [name])
+        return gid
+
+    def stop_job(self, pipeline: str, job_id: str, reason: str = "") -> JobInfo:
+        """api_server.go ``stopJob``: the job becomes JOB_KILLED with ``reason`` (default "job stopped")
+        and its output commit is finished with that error and its parent's files (nothing of the job is
+        written); a job already ended is left as it is. Its running datums' processes are ended."""
+        reason = reason or "job stopped"
+        job = self.jobs.require(pipeline, job_id)
+        if job.state not in JOB_TERMINAL_STATES:
+            self.runner.finish_unsuccessful(job, JOB_KILLED, reason)
+        running.kill_job(self.store.logs / pipeline / job_id)
+        return self.jobs.require(pipeline, job_id).info()
+
+    def delete_job(self, pipeline: str, job_id: str) -> None:
+        """api_server.go ``DeleteJob``: stop it ("job deleted"), then forget it (its datums and logs
+        too); its output commit stays, finished."""
+        self.stop_job(pipeline, job_id, "job deleted")
+        with self.store.tx() as c:
+            for table, col in (("jobs", "id"), ("datums", "job_id"), ("datum_outputs", "job_id")):
+                c.execute(f"DELETE FROM {table} WHERE pipeline=? AND {col}=?", (pipeline, job_id))
+        shutil.rmtree(self.store.logs / pipeline / job_id, ignore_errors=True)
+
+    def restart_datum(self, pipeline: str, job_id: str, data_filters: Sequence[str]) -> list[str]:
+        """api_server.go ``RestartDatum`` (worker ``Cancel``): end the current attempt of the job's running
+        datums whose inputs match every filter (a path, or a hash); they are retried as any failed attempt
+        is. Returns their IDs (none running: nothing happens)."""
+        self.jobs.require(pipeline, job_id)
+        return running.restart_datums(self.store.logs / pipeline / job_id, list(data_filters))
 
     # ------------------------------------------------------------------ jobs and datums
     def list_jobs(self, pipeline: str | None, global_id: str | None) -> list[JobInfo]:
@@ -173,6 +234,15 @@ class PPS:
         if job_id is not None:
             self.jobs.require(pipeline, job_id)
         return datum_records.log_lines(self.store, pipeline, job_id, datum_id)
+
+    def log_follower(
+        self, pipeline: str, job_id: str | None, datum_id: str | None, *, master: bool
+    ) -> LogFollower:
+        """A reader of the pipeline's (or job's) log lines as they are written; ``master``: its master log."""
+        self.pipelines.inspect(pipeline)
+        if job_id is not None:
+            self.jobs.require(pipeline, job_id)
+        return LogFollower(self.store.logs, self.jobs, pipeline, job_id, datum_id, master=master)
 
     def datums_for_spec(self, spec: Mapping[str, Any]) -> list[Datum]:
         """See ``Pachlet.datums_for_spec``: datums over each input branch's latest finished commit.
@@ -272,7 +342,8 @@ class PPS:
 
     def due_cron_ticks(self, now: datetime | None, *, limit: int) -> list[CronTick]:
         """Ticks owed at ``now``, oldest first."""
-        return self.cron.due_cron_ticks(now, limit=limit)
+        stopped = self.pipelines.stopped()  # pachd's cron monitor is down while a pipeline is paused
+        return [t for t in self.cron.due_cron_ticks(now, limit=limit) if t.pipeline not in stopped]
 
     def apply_cron_ticks(self, ticks: Sequence[CronTick]) -> list[str]:
         """Write ticks, one global ID each."""

@@ -95,6 +95,7 @@ def _popen_run(
     except OSError as exc:
         log.end_process(None)
         return None, f"could not start {cmd[0]!r}: {exc.strerror or exc}"
+    log.started(proc)  # stop job / restart datum may end it (pachlet.pps.running)
     try:
         proc.communicate(stdin, timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -7,6 +7,7 @@ Creating a pipeline or running cron only queues jobs; the scheduler thread runs 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,6 +22,9 @@ from pachlet.secrets import load_manifest_text
 from pachlet.server.errors import RpcAbort, fill_unimplemented, rpc
 from pachlet.server.refs import project_object_name
 from pachlet.server.state import ServerState
+
+FOLLOW_POLL_SECONDS = 0.2
+"""How often a followed log is read for new lines."""
 
 # CreatePipelineRequest fields that are request options, not part of the pipeline spec.
 _REQUEST_ONLY = ("update", "reprocess", "dryRun", "detailsJson", "specCommit")
@@ -78,7 +82,9 @@ class PPSServicer(pps_pb2_grpc.APIServicer):
         return empty_pb2.Empty()
 
     def _pipeline_info(self, info: r.PipelineInfo) -> pps_pb2.PipelineInfo:
-        return protos.pipeline_info(info)
+        msg = protos.pipeline_info(info)
+        msg.stopped = info.state == r.PIPELINE_PAUSED
+        return msg
 
     @rpc
     def InspectPipeline(
@@ -131,6 +137,42 @@ class PPSServicer(pps_pb2_grpc.APIServicer):
         name = pipeline_name(request.pipeline)
         with self.state.writing() as p:
             p.run_cron(name)
+        return empty_pb2.Empty()
+
+    # ---------------------------------------------------------------- lifecycle
+    @rpc
+    def StopPipeline(
+        self, request: pps_pb2.StopPipelineRequest, context: grpc.ServicerContext
+    ) -> empty_pb2.Empty:
+        with self.state.writing() as p:
+            p.stop_pipeline(pipeline_name(request.pipeline))
+        return empty_pb2.Empty()
+
+    @rpc
+    def StartPipeline(
+        self, request: pps_pb2.StartPipelineRequest, context: grpc.ServicerContext
+    ) -> empty_pb2.Empty:
+        with self.state.writing() as p:
+            p.start_pipeline(pipeline_name(request.pipeline))
+        return empty_pb2.Empty()
+
+    @rpc
+    def StopJob(self, request: pps_pb2.StopJobRequest, context: grpc.ServicerContext) -> empty_pb2.Empty:
+        with self.state.writing() as p:
+            p.stop_job(pipeline_name(request.job.pipeline), request.job.id, request.reason)
+        return empty_pb2.Empty()
+
+    @rpc
+    def DeleteJob(self, request: pps_pb2.DeleteJobRequest, context: grpc.ServicerContext) -> empty_pb2.Empty:
+        with self.state.writing() as p:
+            p.delete_job(pipeline_name(request.job.pipeline), request.job.id)
+        return empty_pb2.Empty()
+
+    @rpc
+    def RestartDatum(
+        self, request: pps_pb2.RestartDatumRequest, context: grpc.ServicerContext
+    ) -> empty_pb2.Empty:
+        self.p.restart_datum(pipeline_name(request.job.pipeline), request.job.id, list(request.data_filters))
         return empty_pb2.Empty()
 
     # ---------------------------------------------------------------- jobs
@@ -255,17 +297,40 @@ class PPSServicer(pps_pb2_grpc.APIServicer):
             name, job_id = pipeline_name(request.pipeline), None
         else:
             raise RpcAbort(grpc.StatusCode.INVALID_ARGUMENT, "GetLogs needs a pipeline or a job")
-        if request.master:
-            return  # pachlet has no worker master process; its logs are empty
         datum_id = request.datum.id if request.HasField("datum") and request.datum.id else None
-        lines = self.p.logs(name, job_id, datum_id)
-        if request.data_filters:
-            wanted = set(request.data_filters)
+        wanted = set(request.data_filters)
+        if not request.follow and not request.master:
+            lines = self.p.logs(name, job_id, datum_id)
+        else:
+            follower = self.p.follow_logs(name, job_id, datum_id, master=request.master)
+            lines = follower.poll()
+        if wanted:
             lines = [ln for ln in lines if ln.datum_id in wanted]
         if request.tail > 0:
             lines = lines[-request.tail :]
         for line in lines:
-            yield protos.log_message(line)
+            yield self._log_message(line)
+        if not request.follow:
+            return
+        # pachd: a job's logs are followed until the job ends, a pipeline's until the client cancels
+        ended = False
+        while context.is_active() and not self.state.stopping.is_set():
+            if job_id is not None:
+                try:
+                    ended = _terminal(self.p.inspect_job(name, job_id).state)
+                except NotFoundError:
+                    ended = True  # deleted meanwhile
+            for line in follower.poll():
+                if not wanted or line.datum_id in wanted:
+                    yield self._log_message(line)
+            if ended:
+                return
+            time.sleep(FOLLOW_POLL_SECONDS)
+
+    def _log_message(self, line: r.LogLine) -> pps_pb2.LogMessage:
+        msg = protos.log_message(line)
+        msg.master = not line.user
+        return msg
 
     # ---------------------------------------------------------------- secrets
     @rpc
