@@ -307,8 +307,8 @@ class DatumLog:
         self.close()
 
 
-MASTER_LOG = "master.log"
-"""A pipeline's master log (``logs/<pipeline>/master.log``): one JSON object per line."""
+MASTER_LOG = "master.jsonl"
+"""A pipeline's master log (``logs/<pipeline>/master.jsonl``): one JSON object per line."""
 
 
 def write_master_line(logs_root: Path, pipeline: str, job_id: str, message: str) -> None:
