@@ -229,11 +229,28 @@ class PPS:
         return rec
 
     def logs(self, pipeline: str, job_id: str | None, datum_id: str | None) -> list[LogLine]:
-        """Datum log lines: every job of the pipeline (oldest first) unless ``job_id``."""
+        """Datum log lines: every job of the pipeline (oldest first) unless ``job_id``. A job with no datum
+        rows yet (running) or ever (killed) gives the lines its datums wrote so far, as pachd does."""
         self.pipelines.inspect(pipeline)
         if job_id is not None:
             self.jobs.require(pipeline, job_id)
-        return datum_records.log_lines(self.store, pipeline, job_id, datum_id)
+        by_job: dict[str, list[LogLine]] = {}
+        for line in datum_records.log_lines(self.store, pipeline, job_id, datum_id):
+            by_job.setdefault(line.job_id, []).append(line)
+        ids = [job_id] if job_id is not None else [j.id for j in reversed(self.jobs.list(pipeline, None))]
+        c = self.store.conn()
+        out: list[LogLine] = []
+        for jid in ids:
+            if jid in by_job:
+                out += by_job[jid]
+            elif (
+                c.execute(
+                    "SELECT 1 FROM datums WHERE pipeline=? AND job_id=? LIMIT 1", (pipeline, jid)
+                ).fetchone()
+                is None
+            ):
+                out += LogFollower(self.store.logs, self.jobs, pipeline, jid, datum_id, master=False).poll()
+        return out
 
     def log_follower(
         self, pipeline: str, job_id: str | None, datum_id: str | None, *, master: bool

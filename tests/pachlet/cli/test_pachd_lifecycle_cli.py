@@ -127,7 +127,9 @@ def test_logs_follow_and_restart_datum_against_serve(tmp_path: Path) -> None:
         pachlet("put", "file", "data@master:/x", "-f", str(tmp_path / "x"), "--no-wait", address=addr)
         job_id = wait_for(
             "the job to run",
-            lambda: [j.job.id for j in jobs("slow", addr) if j.state == pps_pb2.JOB_RUNNING and tries.exists()],
+            lambda: [
+                j.job.id for j in jobs("slow", addr) if j.state == pps_pb2.JOB_RUNNING and tries.exists()
+            ],
         )[0]
         env = {**os.environ, "PACHD_ADDRESS": addr}
         follow = subprocess.Popen(

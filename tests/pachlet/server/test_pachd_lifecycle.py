@@ -249,6 +249,7 @@ def test_follow_job_logs_streams_until_the_job_ends(client: python_pachyderm.Cli
     first = next(stream)
     assert first.message.strip() == "line-one" and first.job_id == job_id and not first.master
     assert job(client, "fl_pipe", job_id).state == pps_pb2.JOB_RUNNING
+    assert [m.message.strip() for m in client.get_job_logs("fl_pipe", job_id)] == ["line-one"]  # so far
     gate.touch()
     rest = [m.message.strip() for m in stream]  # ends by itself once the job ended
     assert rest == ["line-two"]
