@@ -10,6 +10,7 @@ leaves the job queued, resumed by the next run.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -146,9 +147,9 @@ class JobRunner:
     def ended(self, job: Job) -> Job | None:
         """The job's current row if it ended meanwhile (stop job, delete job, stop pipeline), else None."""
         current = self.jobs.get(job.pipeline, job.id)
-        if current is None or current.state in JOB_TERMINAL_STATES:
-            return current or job
-        return None
+        if current is None:  # deleted (delete job stops it first)
+            return dataclasses.replace(job, state=JOB_KILLED, reason="job deleted", owner_pid=None)
+        return current if current.state in JOB_TERMINAL_STATES else None
 
     # ------------------------------------------------------------------ running
     def runtime(self) -> tuple[Runtime, RuntimeSettings]:

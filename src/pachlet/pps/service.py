@@ -9,8 +9,10 @@
   failed: ...", as pachd says).
 
 The parts: ``pipelines`` (CRUD), ``jobs`` (Job record, state machine, registry), ``pending_job`` (one
-job), ``worker`` (datum tasks), ``skipping`` (skip and merge), ``cron``, ``fsck``. PPS reaches PFS only
-through ``PFS``'s public methods; the egress is a hook injected by the caller.
+job), ``worker`` (datum tasks), ``running`` (the datums running now: stop job, restart datum),
+``log_follow`` (logs as they are written, master logs), ``skipping`` (skip and merge), ``cron``,
+``fsck``. PPS reaches PFS only through ``PFS``'s public methods; the egress is a hook injected by the
+caller. A stopped pipeline (``stop_pipeline``) gets no job until ``start_pipeline``.
 """
 
 from __future__ import annotations
