@@ -365,6 +365,11 @@ class Pachlet:
         with ``master`` the lines pachd's worker master logs about the pipeline's jobs."""
         return self._pps.log_follower(pipeline, job_id, datum_id, master=master)
 
+    def log_filter(self, pipeline: str, data_filters: Sequence[str]) -> Callable[[LogLine], bool]:
+        """A predicate keeping the log lines of datums whose inputs match every filter (an input path or
+        hash, as pachd's ``GetLogs`` ``data_filters``)."""
+        return self._pps.log_filter(pipeline, data_filters)
+
     # ------------------------------------------------------------------ lifecycle
     def stop_pipeline(self, name: str) -> None:
         """Stop a pipeline (PIPELINE_PAUSED): it starts no job, its unfinished jobs are killed."""

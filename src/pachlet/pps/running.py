@@ -101,25 +101,38 @@ def kill_job(log_dir: Path) -> bool:
     return True
 
 
+def _b64(digest: str) -> str:
+    try:
+        return base64.b64encode(bytes.fromhex(digest)).decode()
+    except ValueError:
+        return ""
+
+
+def match_inputs(filters: Sequence[str], datum_id: str, inputs: Sequence[tuple[str, str]]) -> bool:
+    """worker/common ``MatchDatum``: every filter names some input, given as (path, hex hash) pairs, by
+    its path or by its hash (hex or base64); pachlet also accepts the datum ID."""
+    return all(
+        f == datum_id or any(f in (path, digest, _b64(digest)) for path, digest in inputs) for f in filters
+    )
+
+
+def datum_inputs(datum: Datum) -> list[tuple[str, str]]:
+    """A datum's inputs as ``match_inputs`` takes them: each matched path, and each file under it."""
+    pairs = [(inp.path, inp.content_hash().decode()) for inp in datum.inputs]
+    pairs += [(f.path, f.hash) for inp in datum.inputs for f in inp.files if f.path != inp.path]
+    return pairs
+
+
 def match_datum(filters: Sequence[str], datum: Datum) -> bool:
-    """worker/common ``MatchDatum``: every filter names some input of the datum by its path or by its
-    hash (hex or base64); the datum ID is accepted too."""
-    for f in filters:
-        if f == datum.id:
-            continue
-        found = False
-        for inp in datum.inputs:
-            digest = inp.content_hash().decode()
-            try:
-                b64 = base64.b64encode(bytes.fromhex(digest)).decode()
-            except ValueError:
-                b64 = ""
-            if f in (inp.path, digest, b64) or any(f == fi.path for fi in inp.files):
-                found = True
-                break
-        if not found:
-            return False
-    return True
+    """``match_inputs`` for a datum."""
+    return match_inputs(filters, datum.id, datum_inputs(datum))
+
+
+def datum_of(log_dir: Path, datum_id: str) -> Datum | None:
+    """A datum of the job running under ``log_dir``, or None."""
+    with _LOCK:
+        job = _JOBS.get(log_dir)
+        return None if job is None else job.datums.get(datum_id)
 
 
 def restart_datums(log_dir: Path, filters: Sequence[str]) -> list[str]:

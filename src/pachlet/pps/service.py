@@ -20,7 +20,7 @@ from __future__ import annotations
 import shutil
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from datetime import datetime
 from typing import Any
@@ -253,6 +253,27 @@ class PPS:
             ):
                 out += LogFollower(self.store.logs, self.jobs, pipeline, jid, datum_id, master=False).poll()
         return out
+
+    def log_filter(self, pipeline: str, data_filters: Sequence[str]) -> Callable[[LogLine], bool]:
+        """api_server.go ``GetLogs`` ``data_filters``: keep a line when its datum's inputs match every
+        filter (``common.MatchDatum``: an input path or hash; pachlet also accepts the datum ID)."""
+        filters = [f for f in data_filters if f]
+        seen: dict[tuple[str, str], bool] = {}
+
+        def inputs(job_id: str, datum_id: str) -> list[tuple[str, str]]:
+            rec = datum_records.find_datum(self.store, pipeline, job_id, datum_id)
+            if rec is not None:
+                return [(i.path, i.hash) for i in rec.inputs]
+            datum = running.datum_of(self.store.logs / pipeline / job_id, datum_id)
+            return running.datum_inputs(datum) if datum is not None else []
+
+        def keep(line: LogLine) -> bool:
+            key = (line.job_id, line.datum_id)
+            if key not in seen:
+                seen[key] = running.match_inputs(filters, line.datum_id, inputs(*key))
+            return seen[key]
+
+        return keep
 
     def log_follower(
         self, pipeline: str, job_id: str | None, datum_id: str | None, *, master: bool

@@ -298,14 +298,14 @@ class PPSServicer(pps_pb2_grpc.APIServicer):
         else:
             raise RpcAbort(grpc.StatusCode.INVALID_ARGUMENT, "GetLogs needs a pipeline or a job")
         datum_id = request.datum.id if request.HasField("datum") and request.datum.id else None
-        wanted = set(request.data_filters)
+        keep = self.p.log_filter(name, request.data_filters) if request.data_filters else None
         if not request.follow and not request.master:
             lines = self.p.logs(name, job_id, datum_id)
         else:
             follower = self.p.follow_logs(name, job_id, datum_id, master=request.master)
             lines = follower.poll()
-        if wanted:
-            lines = [ln for ln in lines if ln.datum_id in wanted]
+        if keep is not None:
+            lines = [ln for ln in lines if keep(ln)]
         if request.tail > 0:
             lines = lines[-request.tail :]
         for line in lines:
@@ -321,7 +321,7 @@ class PPSServicer(pps_pb2_grpc.APIServicer):
                 except NotFoundError:
                     ended = True  # deleted meanwhile
             for line in follower.poll():
-                if not wanted or line.datum_id in wanted:
+                if keep is None or keep(line):
                     yield self._log_message(line)
             if ended:
                 return

@@ -167,8 +167,8 @@ def test_stop_job_kills_it_and_the_next_job_runs(client: python_pachyderm.Client
 
 
 def test_delete_job_forgets_it_and_keeps_its_output_commit(client: python_pachyderm.Client) -> None:
-    """api_server.go DeleteJob: the job is stopped ("job deleted") and removed; its output commit stays,
-    finished; deleting it again is NOT_FOUND."""
+    """pachyderm_test.go TestJobDeletion, api_server.go DeleteJob: the job is stopped ("job deleted") and
+    removed; its output commit stays, finished; deleting it again is NOT_FOUND."""
     client.create_repo("dj_data")
     create(client, "dj_pipe", "dj_data", "cp /pfs/dj_data/* /pfs/out/")
     put(client, "dj_data", "/a", b"a")
@@ -186,8 +186,9 @@ def test_delete_job_forgets_it_and_keeps_its_output_commit(client: python_pachyd
 
 
 def test_restart_datum_retries_the_running_attempt(client: python_pachyderm.Client, tmp_path: Path) -> None:
-    """api_server.go RestartDatum (worker Status.Cancel, MatchDatum): the datum whose input path matches
-    has its attempt ended and is retried; a filter matching nothing changes nothing."""
+    """pachyderm_test.go TestDatumStatusRestart, api_server.go RestartDatum (worker Status.Cancel,
+    MatchDatum): the datum whose input path matches has its attempt ended and is retried; a filter
+    matching nothing changes nothing."""
     tries = tmp_path / "tries"
     client.create_repo("rd_data")
     create(
@@ -274,3 +275,23 @@ def test_follow_pipeline_logs_streams_new_jobs_until_cancelled(client: python_pa
     with pytest.raises(grpc.RpcError) as err:
         next(stream)
     assert err.value.code() == grpc.StatusCode.CANCELLED
+
+
+def test_log_data_filters_match_datum_inputs(client: python_pachyderm.Client) -> None:
+    """pachyderm_test.go testGetLogs: ``data_filters`` keep the lines of datums whose inputs match every
+    filter by path (or hash); a filter naming no input gives no lines."""
+    client.create_repo("lf_data")
+    with client.commit("lf_data", "master") as c:
+        client.put_file_bytes(c, "/a", b"from-a\n")
+        client.put_file_bytes(c, "/b", b"from-b\n")
+    create(client, "lf_pipe", "lf_data", "cat /pfs/lf_data/*; cp /pfs/lf_data/* /pfs/out/")
+    head = client.wait_commit(("lf_pipe", "master"))[0]
+    job_id = head.commit.id
+    assert sorted(m.message.strip() for m in client.get_job_logs("lf_pipe", job_id)) == ["from-a", "from-b"]
+    assert [m.message.strip() for m in client.get_job_logs("lf_pipe", job_id, data_filters=["/b"])] == [
+        "from-b"
+    ]
+    assert list(client.get_job_logs("lf_pipe", job_id, data_filters=["__DOES_NOT_EXIST__"])) == []
+    (datum_b,) = [d for d in client.list_datum("lf_pipe", job_id) if d.data[0].file.path == "/b"]
+    by_hash = client.get_pipeline_logs("lf_pipe", data_filters=[datum_b.data[0].hash.hex()])
+    assert [m.message.strip() for m in by_hash] == ["from-b"]
