@@ -250,6 +250,7 @@ def pipeline_info(rec: r.PipelineInfo) -> pps_pb2.PipelineInfo:
         state=pipeline_state(rec.state),
         last_job_state=job_state(rec.last_job_state),
         type=pps_pb2.PipelineInfo.PIPELINE_TYPE_TRANSFORM,
+        stopped=rec.state == r.PIPELINE_PAUSED,
     )
     req = create_pipeline_request(rec.spec)
     _copy_fields(req, msg.details, _PIPELINE_DETAIL_FIELDS)

@@ -82,9 +82,7 @@ class PPSServicer(pps_pb2_grpc.APIServicer):
         return empty_pb2.Empty()
 
     def _pipeline_info(self, info: r.PipelineInfo) -> pps_pb2.PipelineInfo:
-        msg = protos.pipeline_info(info)
-        msg.stopped = info.state == r.PIPELINE_PAUSED
-        return msg
+        return protos.pipeline_info(info)
 
     @rpc
     def InspectPipeline(

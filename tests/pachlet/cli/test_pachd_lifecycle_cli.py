@@ -64,6 +64,10 @@ def test_stop_and_start_pipeline(tmp_path: Path) -> None:
     pachlet("create", "pipeline", "-f", spec_file(tmp_path, "cp", "data", "cp /pfs/data/* /pfs/out/"))
     pachlet("stop", "pipeline", "cp")
     assert "State: paused" in pachlet("inspect", "pipeline", "cp").stdout
+    info = json_format.Parse(
+        pachlet("inspect", "pipeline", "cp", "-o", "json").stdout, pps_pb2.PipelineInfo()
+    )
+    assert info.stopped and info.state == pps_pb2.PIPELINE_PAUSED
     (tmp_path / "file").write_text("foo\n")
     pachlet("put", "file", "data@master:/file", "-f", str(tmp_path / "file"))
     assert len(jobs("cp")) == 1
