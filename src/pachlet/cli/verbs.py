@@ -40,7 +40,7 @@ def inspect() -> None:
 
 @click.group(cls=VerbGroup)
 def delete() -> None:
-    """Delete a repo, branch, file, pipeline or secret."""
+    """Delete a repo, branch, file, pipeline, job or secret."""
 
 
 @click.group(cls=VerbGroup)
@@ -65,7 +65,7 @@ def wait() -> None:
 
 @click.group(cls=VerbGroup)
 def start() -> None:
-    """Start a commit."""
+    """Start a commit, or a stopped pipeline."""
 
 
 @click.group(cls=VerbGroup)

@@ -158,7 +158,10 @@ class PPS:
     def stop_pipeline(self, name: str) -> None:
         """api_server.go ``StopPipeline``: the pipeline starts no job until ``start_pipeline`` (its state
         is PIPELINE_PAUSED) and its unfinished jobs are killed ("all jobs killed because pipeline was
-        stopped for user <user>"; without auth pachd names ``unknown_username``)."""
+        stopped for user <user>"; without auth pachd names ``unknown_username``). A pipeline that does not
+        exist is no error (pachd only kills whatever jobs of that name are left: none here)."""
+        if not self.pipelines.exists(name):
+            return
         with self.store.tx():
             self.pipelines.set_stopped(name, True)
             reason = "all jobs killed because pipeline was stopped for user unknown_username"

@@ -100,6 +100,11 @@ def test_stop_pipeline_starts_no_job_until_started(client: python_pachyderm.Clie
     assert not head.error
     assert client.get_file(("sp_pipe", "master"), "/file").read() == b"foo\n"
 
+    client.stop_pipeline("sp_no_such_pipeline")  # pachd: no error, there is nothing to stop
+    with pytest.raises(grpc.RpcError) as err:
+        client.start_pipeline("sp_no_such_pipeline")
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
 
 def test_stopping_an_upstream_pipeline_adds_no_downstream_commit(client: python_pachyderm.Client) -> None:
     """pachyderm_test.go TestStopPipelineExtraCommit: A -> B -> C; stopping B makes no commit in C, and a
