@@ -118,15 +118,15 @@ class JobRunner:
 
     # ------------------------------------------------------------------ ending jobs
     def finish_unsuccessful(self, job: Job, state: str, reason: str) -> JobInfo:
-        """End a job without output: its commit gets the parent's tree and the error (an output commit
-        already finished, as an egressing job's, is left as it is: pachd's ``stopJob`` ignores "commit
-        finished"). A job already ended (e.g. killed meanwhile) is left as it is."""
+        """End a job without output: its commit gets the parent's tree and the error (an egressing job's
+        too, as when its egress fails: pachd finishes the output commit only after the egress). A job
+        already ended (e.g. killed meanwhile) is left as it is."""
         with self.store.tx():
             current = self.jobs.require(job.pipeline, job.id)
             if current.state in JOB_TERMINAL_STATES:
                 return current.info()
             out = self.pfs.find_commit(job.pipeline, job.id)
-            if out is not None and out.finished is None:
+            if out is not None:
                 tree = self.pfs.commit_file_tree(job.pipeline, out.parent) if out.parent else {}
                 self.pfs.finish_output_commit(job.pipeline, job.id, tree, error=reason)
             self.jobs.update(job, state=state, reason=reason, finished=now_ts(), owner_pid=None)
