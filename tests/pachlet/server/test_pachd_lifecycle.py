@@ -217,8 +217,9 @@ def test_restart_datum_retries_the_running_attempt(client: python_pachyderm.Clie
 def test_autoscaling_pipeline_is_in_standby_while_idle(
     client: python_pachyderm.Client, tmp_path: Path
 ) -> None:
-    """pipeline_controller.go / monitor.go (TestAutoscalingStandby): an autoscaling pipeline is
-    PIPELINE_STANDBY with no job to run and PIPELINE_RUNNING while one runs."""
+    """pipeline_controller.go / monitor.go (TestAutoscalingStandby, TestStopStandbyPipeline): an
+    autoscaling pipeline is PIPELINE_STANDBY with no job to run and PIPELINE_RUNNING while one runs;
+    stopped, it is PIPELINE_PAUSED whatever arrives; started, it runs and goes back to standby."""
     gate = tmp_path / "gate"
     client.create_repo("as_data")
     create(
@@ -236,6 +237,16 @@ def test_autoscaling_pipeline_is_in_standby_while_idle(
     gate.touch()
     wait_job(client, "as_pipe", job_id)
     assert pipe(client, "as_pipe").state == pps_pb2.PIPELINE_STANDBY
+
+    client.stop_pipeline("as_pipe")
+    for name in ("/b", "/c"):
+        put(client, "as_data", name, b"x")
+    time.sleep(0.5)
+    assert pipe(client, "as_pipe").state == pps_pb2.PIPELINE_PAUSED
+    client.start_pipeline("as_pipe")
+    client.wait_commit(("as_pipe", "master"))
+    assert pipe(client, "as_pipe").state == pps_pb2.PIPELINE_STANDBY
+    assert sorted(f.file.path for f in client.list_file(("as_pipe", "master"), "/")) == ["/a", "/b", "/c"]
 
 
 def test_follow_job_logs_streams_until_the_job_ends(client: python_pachyderm.Client, tmp_path: Path) -> None:
