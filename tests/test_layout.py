@@ -145,6 +145,7 @@ PACHLET_LAYERS: list[tuple[str, ...]] = [
     ("pachlet.pps",),
     ("pachlet.egress",),
     ("pachlet.api",),
+    ("pachlet.transactions",),
     ("pachlet.protos", "pachlet.tables"),
     ("pachlet.console", "pachlet.server", "pachlet.cli"),
 ]

@@ -39,6 +39,7 @@ from pachlet.server.pfs import PFSServicer
 from pachlet.server.pps import PPSServicer
 from pachlet.server.scheduler import DEFAULT_POLL_SECONDS, Scheduler
 from pachlet.server.state import ServerState
+from pachlet.server.transaction import TransactionInterceptor, TransactionServicer
 
 log = logging.getLogger("pachlet.server")
 
@@ -165,8 +166,10 @@ class Server:
         self._console = self._console_thread = None
 
     def _build(self) -> grpc.Server:
+        transactions = TransactionServicer(self.state)
         server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=self._max_workers, thread_name_prefix="pachlet-rpc"),
+            interceptors=[TransactionInterceptor(transactions)],
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -182,7 +185,7 @@ class Server:
         auth_pb2_grpc.add_APIServicer_to_server(misc.AuthServicer(), server)
         identity_pb2_grpc.add_APIServicer_to_server(misc.IdentityServicer(), server)
         license_pb2_grpc.add_APIServicer_to_server(misc.LicenseServicer(), server)
-        transaction_pb2_grpc.add_APIServicer_to_server(misc.TransactionServicer(), server)
+        transaction_pb2_grpc.add_APIServicer_to_server(transactions, server)
         misc.add_health(server, misc.health_servicer(SERVICES))
         return server
 
