@@ -9,6 +9,7 @@ nothing half-committed), and releases the lock.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -49,6 +50,8 @@ MAX_MESSAGE_BYTES = 64 << 20  # python-pachyderm sends put-file chunks of up to 
 SHUTDOWN_GRACE_SECONDS = 5.0
 DEFAULT_CONSOLE_PORT = 4000
 CONSOLE_START_SECONDS = 10.0
+SERVE_INFO = "serve.json"
+"""Under the root while serving: {"pid", "address"} (HOST:PORT bound), so the CLI on the root talks to it."""
 SERVICES = ["pfs_v2.API", "pps_v2.API", "versionpb_v2.API", "admin_v2.API", "transaction_v2.API"]
 
 
@@ -213,9 +216,19 @@ class Server:
             raise
         self._grpc = server
         self.port = port
+        self._write_serve_info(host, port)
         self.scheduler.start()
         log.info("serving root %s on %s:%d", self.root, self.address, port)
         return port
+
+    def _write_serve_info(self, host: str, port: int) -> None:
+        connect = (
+            "127.0.0.1" if self.address in ("0.0.0.0", "") else "[::1]" if self.address == "::" else host
+        )
+        info = {"pid": os.getpid(), "address": f"{connect}:{port}"}
+        tmp = self.root / (SERVE_INFO + ".tmp")
+        tmp.write_text(json.dumps(info) + "\n")
+        os.replace(tmp, self.root / SERVE_INFO)
 
     def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
         """Stop accepting calls, let in-flight calls end (waits are cancelled), stop the scheduler after
@@ -229,6 +242,7 @@ class Server:
                 self._grpc.stop(grace).wait()
             if self.scheduler.is_alive():
                 self.scheduler.join()
+            (self.root / SERVE_INFO).unlink(missing_ok=True)
             self.pachlet.close()
             self._stopped.set()
 
