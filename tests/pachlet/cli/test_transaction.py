@@ -102,3 +102,39 @@ def test_config_contexts_and_connect(capsys: pytest.CaptureFixture[str]) -> None
     pachlet(capsys, "config", "delete", "context", "localhost:1")
     _, err = pachlet(capsys, "config", "set", "active-context", "gone", code=1)
     assert "context does not exist: gone" in err
+
+
+@pytest.mark.e2e
+def test_transaction_through_a_served_root_without_pachd(tmp_path: Path) -> None:
+    """With ``pachlet serve`` owning the root, the CLI talks to it without ``--pachd``; a transaction
+    started there goes into the server (the requests carry ``pach-transaction``)."""
+    import subprocess
+
+    from helpers.served import PACHLET, Served
+
+    served = Served(Path(os.environ["PACHLET_ROOT"]))
+    try:
+
+        def cli(*args: str, code: int = 0) -> str:
+            proc = subprocess.run([PACHLET, *args], capture_output=True, text=True, timeout=120)
+            assert proc.returncode == code, f"pachlet {' '.join(args)}: {proc.stderr}"
+            return proc.stdout
+
+        txn = cli("start", "transaction").split('"')[1]
+        assert cli("create", "repo", "served") == f"Added to transaction: {txn}\n"
+        assert cli("start", "commit", "served@master").splitlines() == [f"Added to transaction: {txn}", txn]
+        client = served.client()
+        assert [t.transaction.id for t in client.list_transaction()] == [txn]
+        assert "served" not in {r.repo.name for r in client.list_repo()}
+        assert cli("finish", "transaction") == f"Completed transaction with 2 requests: {txn}\n"
+        assert next(iter(client.inspect_commit(("served", "master")))).commit.id == txn
+        cli("put", "file", "served@master:/f", "-f", str(_write(tmp_path / "f", b"data")))
+        assert cli("get", "file", "served@master:/f") == "data"
+    finally:
+        code, _, err = served.stop()
+    assert code == 0, err
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
