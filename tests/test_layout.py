@@ -146,7 +146,7 @@ PACHLET_LAYERS: list[tuple[str, ...]] = [
     ("pachlet.egress",),
     ("pachlet.api",),
     ("pachlet.transactions",),
-    ("pachlet.protos", "pachlet.tables"),
+    ("pachlet.protos", "pachlet.tables", "pachlet.txnprotos"),
     ("pachlet.console", "pachlet.server", "pachlet.cli"),
 ]
 

@@ -9,7 +9,6 @@ the requests carry the ``pach-transaction`` header (``pachlet.cli.txnbackend``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -17,13 +16,10 @@ from typing import Any
 import click
 
 from pachlet.cli.config import active_context, update_active_context
+from pachlet.cli.output import emit_json, output_option, want_json
 from pachlet.cli.session import open_backend
 from pachlet.cli.verbs import delete, finish, inspect, list_, start
 from pachlet.errors import PachletError
-from pachlet.timeutil import to_dt
-
-TxnView = dict[str, Any]
-"""id, started (UNIX time), requests (op names)."""
 
 
 def active_transaction() -> str:
@@ -40,7 +36,7 @@ def require_active() -> str:
 
 
 class _Txns:
-    """Transaction calls on whichever backend is open."""
+    """Transaction calls on whichever backend is open; every answer is pachd's ``TransactionInfo``."""
 
     def __init__(self, backend: Any) -> None:
         self.remote = hasattr(backend, "c")
@@ -51,23 +47,20 @@ class _Txns:
 
             self.t = Transactions(backend.p)
 
-    def _view(self, info: Any) -> TxnView:
-        if self.remote:
-            return {
-                "id": info.transaction.id,
-                "started": info.started.seconds + info.started.nanos / 1e9,
-                "requests": [next((f.name for f, _ in r.ListFields()), "") for r in info.requests],
-            }
-        return {"id": info.id, "started": info.started, "requests": [r["op"] for r in info.requests]}
+    @staticmethod
+    def _proto(info: Any) -> Any:
+        from pachlet.txnprotos import info_proto
+
+        return info_proto(info)
 
     def start(self) -> str:
         return self.c.start_transaction().id if self.remote else self.t.start().id
 
-    def inspect(self, txn: str) -> TxnView:
-        return self._view(self.c.inspect_transaction(txn) if self.remote else self.t.inspect(txn))
+    def inspect(self, txn: str) -> Any:
+        return self.c.inspect_transaction(txn) if self.remote else self._proto(self.t.inspect(txn))
 
-    def list(self) -> list[TxnView]:
-        return [self._view(i) for i in (self.c.list_transaction() if self.remote else self.t.list())]
+    def list(self) -> list[Any]:
+        return list(self.c.list_transaction()) if self.remote else [self._proto(i) for i in self.t.list()]
 
     def delete(self, txn: str) -> None:
         if self.remote:
@@ -75,8 +68,8 @@ class _Txns:
         else:
             self.t.delete(txn)
 
-    def finish(self, txn: str) -> TxnView:
-        return self._view(self.c.finish_transaction(txn) if self.remote else self.t.finish(txn))
+    def finish(self, txn: str) -> Any:
+        return self.c.finish_transaction(txn) if self.remote else self._proto(self.t.finish(txn))
 
 
 @contextmanager
@@ -85,13 +78,13 @@ def _txns(ctx: click.Context) -> Iterator[_Txns]:
         yield _Txns(b)
 
 
-def _print_table(views: list[TxnView]) -> None:
-    click.echo(f"{'TRANSACTION':<34}{'STARTED':<28}OPS")
-    for v in views:
-        started = to_dt(v["started"])
-        click.echo(
-            f"{v['id']:<34}{started.isoformat(timespec='seconds') if started else '-':<28}{len(v['requests'])}"
-        )
+def _started(info: Any, full_timestamps: bool) -> str:
+    from pachlet import protos, tables
+
+    when = protos.to_datetime(info.started) if info.HasField("started") else None
+    if when is None:
+        return "-"
+    return tables.when(when, full_timestamps)
 
 
 @start.command("transaction")
@@ -133,9 +126,9 @@ def resume() -> None:
 def resume_transaction(ctx: click.Context, txn: str) -> None:
     """Set an existing transaction as active."""
     with _txns(ctx) as t:
-        view = t.inspect(txn)
-    update_active_context(active_transaction=view["id"])
-    click.echo(f"Resuming existing transaction with {len(view['requests'])} requests: {view['id']}")
+        info = t.inspect(txn)
+    update_active_context(active_transaction=info.transaction.id)
+    click.echo(f"Resuming existing transaction with {len(info.requests)} requests: {info.transaction.id}")
 
 
 @finish.command("transaction")
@@ -145,9 +138,10 @@ def finish_transaction(ctx: click.Context, txn: str | None) -> None:
     """Execute and clear the currently active transaction (or the one named)."""
     txn = txn or require_active()
     with _txns(ctx) as t:
-        view = t.finish(txn)
-    update_active_context(active_transaction=None)
-    click.echo(f"Completed transaction with {len(view['requests'])} requests: {view['id']}")
+        info = t.finish(txn)
+    if txn == active_transaction():
+        update_active_context(active_transaction=None)
+    click.echo(f"Completed transaction with {len(info.responses)} requests: {info.transaction.id}")
 
 
 @delete.command("transaction")
@@ -165,28 +159,37 @@ def delete_transaction(ctx: click.Context, txn: str | None) -> None:
 
 @inspect.command("transaction")
 @click.argument("txn", required=False)
-@click.option("-o", "--output", type=click.Choice(["", "json"]), default="", help="json: one JSON object.")
+@output_option
 @click.pass_context
-def inspect_transaction(ctx: click.Context, txn: str | None, output: str) -> None:
+def inspect_transaction(
+    ctx: click.Context, txn: str | None, output: str, raw: bool, full_timestamps: bool
+) -> None:
     """Print information about an open transaction (default: the active one)."""
     txn = txn or require_active()
     with _txns(ctx) as t:
-        view = t.inspect(txn)
-    if output == "json":
-        click.echo(json.dumps(view, sort_keys=True))
+        info = t.inspect(txn)
+    if want_json(output, raw):
+        emit_json([info])
         return
-    started = to_dt(view["started"])
-    click.echo(
-        f"Transaction: {view['id']}\nStarted: {started.isoformat(timespec='seconds') if started else '-'}"
-    )
-    click.echo("Requests:")
-    for op in view["requests"]:
-        click.echo(f"  {op}")
+    from pachlet.txnprotos import describe
+
+    click.echo(f"ID: {info.transaction.id}\nStarted: {_started(info, full_timestamps)}\nRequests:")
+    responses = list(info.responses)
+    lines = [describe(r, responses[i] if i < len(responses) else None) for i, r in enumerate(info.requests)]
+    click.echo("\n".join(f"  {line}" for line in lines) or "  -")
 
 
 @list_.command("transaction")
+@output_option
 @click.pass_context
-def list_transaction(ctx: click.Context) -> None:
+def list_transaction(ctx: click.Context, output: str, raw: bool, full_timestamps: bool) -> None:
     """List transactions."""
     with _txns(ctx) as t:
-        _print_table(t.list())
+        infos = t.list()
+    if want_json(output, raw):
+        emit_json(infos)
+        return
+    from pachlet import tables
+
+    rows = [[i.transaction.id, _started(i, full_timestamps), str(len(i.requests))] for i in infos]
+    click.echo(tables.render_table(["TRANSACTION", "STARTED", "OPS"], rows), nl=False)

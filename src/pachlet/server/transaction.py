@@ -15,18 +15,17 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
-from google.protobuf import empty_pb2, json_format
+from google.protobuf import empty_pb2
 from python_pachyderm.proto.v2.pfs import pfs_pb2
 from python_pachyderm.proto.v2.pps import pps_pb2
 from python_pachyderm.proto.v2.transaction import transaction_pb2, transaction_pb2_grpc
 
-from pachlet import protos
 from pachlet.server.errors import RpcAbort, fill_unimplemented, rpc, status_for
 from pachlet.server.pps import request_to_spec
 from pachlet.server.refs import commit_ref, repo_name
 from pachlet.server.state import ServerState
-from pachlet.timeutil import to_dt
-from pachlet.transactions import Request, Response, TransactionInfo, Transactions
+from pachlet.transactions import Request, Response, Transactions
+from pachlet.txnprotos import info_proto, response_proto
 
 TRANSACTION_HEADER = "pach-transaction"
 """The gRPC metadata key naming the active transaction (pachd ``client/transaction.go``)."""
@@ -86,71 +85,6 @@ def from_proto(req: transaction_pb2.TransactionRequest) -> Request:
         m = req.create_pipeline
         return {"op": op, "spec": request_to_spec(m), "update": m.update, "reprocess": m.reprocess}
     raise RpcAbort(grpc.StatusCode.UNIMPLEMENTED, f"pachlet serve does not implement {op} in a transaction")
-
-
-def _commit_msg(repo: str, ref: str) -> pfs_pb2.Commit:
-    if len(ref) == 32 and all(ch in "0123456789abcdef" for ch in ref):
-        return protos.commit(repo, ref)
-    return pfs_pb2.Commit(repo=protos.repo(repo), branch=protos.branch(repo, ref))
-
-
-def to_proto(req: Request) -> transaction_pb2.TransactionRequest:
-    """A ``pachlet.transactions`` request as pachd's TransactionRequest."""
-    op = req["op"]
-    if op == "create_repo":
-        m: Any = pfs_pb2.CreateRepoRequest(
-            repo=protos.repo(req["repo"]),
-            description=req.get("description") or "",
-            update=bool(req.get("update")),
-        )
-    elif op == "delete_repo":
-        m = pfs_pb2.DeleteRepoRequest(repo=protos.repo(req["repo"]), force=bool(req.get("force")))
-    elif op == "start_commit":
-        m = pfs_pb2.StartCommitRequest(
-            branch=protos.branch(req["repo"], req.get("branch") or "master"),
-            description=req.get("description") or "",
-        )
-        if req.get("parent"):
-            m.parent.CopyFrom(_commit_msg(req["repo"], req["parent"]))
-    elif op == "finish_commit":
-        m = pfs_pb2.FinishCommitRequest(
-            commit=_commit_msg(req["repo"], req["ref"]), description=req.get("description") or ""
-        )
-    elif op == "create_branch":
-        m = pfs_pb2.CreateBranchRequest(
-            branch=protos.branch(req["repo"], req["branch"]),
-            provenance=[protos.branch(r, b) for r, b in req.get("provenance") or []],
-        )
-        if req.get("head"):
-            m.head.CopyFrom(_commit_msg(req["repo"], req["head"]))
-    elif op == "delete_branch":
-        m = pfs_pb2.DeleteBranchRequest(branch=protos.branch(req["repo"], req["branch"]))
-    else:
-        m = json_format.ParseDict(req["spec"], pps_pb2.CreatePipelineRequest(), ignore_unknown_fields=True)
-        m.update, m.reprocess = bool(req.get("update")), bool(req.get("reprocess"))
-    return transaction_pb2.TransactionRequest(**{op: m})
-
-
-def response_proto(resp: Response) -> transaction_pb2.TransactionResponse:
-    """A request's response (``start_commit``: the commit)."""
-    c = resp.get("commit")
-    if not c:
-        return transaction_pb2.TransactionResponse()
-    return transaction_pb2.TransactionResponse(commit=protos.commit(c["repo"], c["id"], c["branch"]))
-
-
-def info_proto(info: TransactionInfo) -> transaction_pb2.TransactionInfo:
-    """pachd's TransactionInfo."""
-    msg = transaction_pb2.TransactionInfo(
-        transaction=transaction_pb2.Transaction(id=info.id),
-        requests=[to_proto(r) for r in info.requests],
-        responses=[response_proto(r) for r in info.responses],
-        version=info.version,
-    )
-    started = protos.timestamp(to_dt(info.started))
-    if started is not None:
-        msg.started.CopyFrom(started)
-    return msg
 
 
 # --------------------------------------------------------------------------- the servicer
