@@ -271,3 +271,45 @@ def test_pipeline_in_a_transaction_runs_once_over_both_inputs(client: python_pac
     assert client.get_file((pipe, txn.id), "/both").read() == b"A\nB\n"
     jobs = [j for j in client.list_job(pipe) if j.job.id == txn.id]
     assert len(jobs) == 1
+
+
+def test_create_pipeline_in_a_transaction(client: python_pachyderm.Client) -> None:
+    src, pipe = name("src"), name("copy")
+    with client.transaction() as txn:
+        client.create_repo(src)
+        client.create_pipeline(
+            pipe,
+            transform=pps_pb2.Transform(cmd=["sh", "-c", f"cp -r /pfs/{src}/. /pfs/out/"], image="alpine:3"),
+            input=pps_pb2.Input(pfs=pps_pb2.PFSInput(repo=src, glob="/")),
+        )
+        assert pipe not in {p.pipeline.name for p in client.list_pipeline()}
+        (info,) = [t for t in client.list_transaction() if t.transaction.id == txn.id]
+        assert info.requests[1].create_pipeline.pipeline.name == pipe
+    assert pipe in {p.pipeline.name for p in client.list_pipeline()}
+    assert {src, pipe} <= repo_names(client)
+    client.put_file_bytes((src, "master"), "/f", b"x")
+    head = inspect(client, (pipe, "master"), commit_state=pfs_pb2.FINISHED)
+    assert client.get_file(head.commit, "/f").read() == b"x"
+
+
+def test_a_pending_transaction_outlives_the_server(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from helpers.served import Served
+
+    root = tmp_path / "root"
+    first = Served(root)
+    try:
+        c = first.client()
+        txn = c.start_transaction()
+        c.transaction_id = txn.id
+        c.create_repo("kept")
+    finally:
+        assert first.stop()[0] == 0
+    second = Served(root)
+    try:
+        c = second.client()
+        assert [t.transaction.id for t in c.list_transaction()] == [txn.id]
+        assert "kept" not in repo_names(c)
+        c.finish_transaction(txn)
+        assert "kept" in repo_names(c)
+    finally:
+        assert second.stop()[0] == 0
