@@ -81,7 +81,8 @@ def test_cli_as_client_of_pachlet_serve(server: str, tmp_path: Path) -> None:
         "input": {"pfs": {"repo": "raw", "glob": "/*"}},
     }))  # fmt: skip
     created = run("create", "pipeline", "-f", str(spec), address=server)
-    assert "upper@" in created.stderr and "success" in created.stderr  # waited for the server's job
+    assert "upper@" not in created.stderr  # returns once the pipeline exists, as pachctl does
+    run("wait", "commit", "upper@master", address=server)
     assert run("get", "file", "upper@master:/a.txt", address=server).stdout == "ALPHA\n"
 
     jobs = [
