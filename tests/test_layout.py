@@ -145,7 +145,8 @@ PACHLET_LAYERS: list[tuple[str, ...]] = [
     ("pachlet.pps",),
     ("pachlet.egress",),
     ("pachlet.api",),
-    ("pachlet.protos", "pachlet.tables"),
+    ("pachlet.transactions",),
+    ("pachlet.protos", "pachlet.tables", "pachlet.txnprotos"),
     ("pachlet.console", "pachlet.server", "pachlet.cli"),
 ]
 

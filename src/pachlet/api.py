@@ -12,6 +12,7 @@ runs them (the CLI calls it after every mutating command, the way a cluster even
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -42,7 +43,7 @@ from pachlet.records import (
 )
 from pachlet.runtimes import RuntimeSettings, load_settings, save_settings
 from pachlet.secrets import SecretManifest
-from pachlet.store import Store
+from pachlet.store import Store, global_id_scope
 
 FileData = bytes | bytearray | memoryview | BinaryIO | os.PathLike
 """What ``put_file`` accepts: the bytes, a binary file object, or a ``pathlib.Path`` of a local file."""
@@ -458,3 +459,18 @@ class Pachlet:
         ``repos`` entries are ``repo`` or ``repo@ref`` (default: every repo at ``master``). Replaces
         what an earlier mount put there; returns the directories written."""
         return self._pfs.mount(Path(target), repos)
+
+    # ------------------------------------------------------------------ transactions
+    @contextmanager
+    def atomically(self, global_id: str | None = None) -> Iterator[sqlite3.Connection]:
+        """Run several facade calls as one store transaction: all of them apply or none does (an
+        exception, or a crash, rolls every one back); new commits and jobs take ``global_id``. Yields
+        the connection (``pachlet.transactions`` keeps its pending transactions in it)."""
+        with self._store.tx() as c, global_id_scope(global_id):
+            yield c
+
+    @contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A consistent read of the store across several queries (read-only roots too)."""
+        with self._store.snapshot() as c:
+            yield c

@@ -21,6 +21,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from contextvars import ContextVar
 from pathlib import Path
 from typing import BinaryIO
 
@@ -84,12 +85,29 @@ CREATE TABLE IF NOT EXISTS secrets(
 CREATE TABLE IF NOT EXISTS cron_ticks(
     pipeline TEXT NOT NULL, input_name TEXT NOT NULL, last_tick REAL NOT NULL,
     PRIMARY KEY(pipeline, input_name));
+CREATE TABLE IF NOT EXISTS transactions(
+    id TEXT PRIMARY KEY, started REAL NOT NULL, requests TEXT NOT NULL DEFAULT '[]',
+    responses TEXT NOT NULL DEFAULT '[]', version INTEGER NOT NULL DEFAULT 0);
 """
 
 
+_GLOBAL_ID: ContextVar[str | None] = ContextVar("pachlet_global_id", default=None)
+
+
 def new_id() -> str:
-    """A new commit / global ID: 32 lower-case hex characters."""
-    return uuid.uuid4().hex
+    """A new commit / global ID: 32 lower-case hex characters (inside ``global_id_scope(gid)``: gid)."""
+    return _GLOBAL_ID.get() or uuid.uuid4().hex
+
+
+@contextmanager
+def global_id_scope(gid: str | None) -> Iterator[None]:
+    """Within the block (this thread), every new commit and job takes global ID ``gid``: a finished
+    transaction's requests share one ID, as pachd's ``txnCtx.CommitSetID`` (None: fresh IDs)."""
+    token = _GLOBAL_ID.set(gid)
+    try:
+        yield
+    finally:
+        _GLOBAL_ID.reset(token)
 
 
 class Store:

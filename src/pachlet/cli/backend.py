@@ -30,6 +30,10 @@ SecretWithKeys = tuple["pps_pb2.SecretInfo", tuple[str, ...]]
 class Backend(Protocol):
     """What the CLI needs from a root or a pachd; every read returns proto messages."""
 
+    #: Whether a mutation's triggered jobs run in this process (a local root) or in the server (pachd,
+    #: ``pachlet serve``), where pachctl returns as soon as the commit or pipeline exists.
+    inline_jobs: bool
+
     # repos and branches
     def create_repo(self, name: str, description: str, update: bool) -> pfs_pb2.RepoInfo:
         """Create (or with ``update`` re-describe) a repo."""

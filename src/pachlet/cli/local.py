@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 class LocalBackend:
     """The CLI's view of a local root: facade calls in, proto messages out."""
 
+    inline_jobs = True
+
     def __init__(self, pachlet: Pachlet) -> None:
         self.p = pachlet
 

@@ -85,8 +85,9 @@ class ProgressBars:
 
 def run_jobs(backend: Backend, no_wait: bool) -> None:
     """Run the jobs a mutation queued, with progress bars; summarize each job on stderr; exit 1 if any
-    job failed (after printing its reason)."""
-    if no_wait:
+    job failed (after printing its reason). Through a server the jobs run there, and the command
+    returns as pachctl's does."""
+    if no_wait or not backend.inline_jobs:
         return
     from python_pachyderm.proto.v2.pps import pps_pb2
 

@@ -26,7 +26,10 @@ from pachlet.secrets import SecretManifest
 class RemoteBackend:
     """The CLI's view of a running pachd (``pachlet serve`` or a Pachyderm cluster) via python-pachyderm.
 
-    The server runs jobs itself; "running" them here means waiting for the ones still in progress."""
+    The server runs jobs itself: a mutation returns once the commit or pipeline exists, as pachctl's
+    does (``wait commit`` waits); ``run_until_idle`` waits for the jobs still in progress."""
+
+    inline_jobs = False
 
     last_address: str = ""
 

@@ -23,10 +23,12 @@ import pachlet.cli.repo
 import pachlet.cli.secret
 from pachlet import __version__
 from pachlet.cli.admin import fsck, mount, version
+from pachlet.cli.config import config, connect
 from pachlet.cli.job import logs
 from pachlet.cli.lazy import LazyGroup
 from pachlet.cli.runtime import runtime
 from pachlet.cli.session import State
+from pachlet.cli.transaction import resume, stop
 from pachlet.cli.verbs import VERBS
 from pachlet.errors import PachletError
 from pachlet.lock import LOCK_TIMEOUT_ENV
@@ -44,7 +46,7 @@ lazily, so ``pachlet`` starts fast and a broken plugin only breaks itself."""
 LAZY_COMMANDS = {"serve": "pachlet.server.cli:serve_command"}
 """Top-level commands of pachlet's own heavier modules, imported only when used."""
 
-TOP_LEVEL = (logs, fsck, mount, runtime, version)
+TOP_LEVEL = (logs, fsck, mount, runtime, version, stop, resume, config, connect)
 """The top-level commands after the verbs, in ``pachlet --help`` order."""
 
 

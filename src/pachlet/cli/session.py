@@ -30,14 +30,43 @@ class State:
 
 
 @contextmanager
-def open_backend(ctx: click.Context, write: bool) -> Iterator[Backend]:
-    """Yield a backend: a client of ``--pachd`` when given, else the local root (opened read-only for
-    reads when it already exists, so reads never wait for a writer)."""
+def open_backend(ctx: click.Context, write: bool, *, transactional: bool = True) -> Iterator[Backend]:
+    """Yield a backend: a client of ``--pachd`` when given, else of the active context's
+    ``pachd_address`` (``pachlet config``), else the local root (opened read-only for reads when it
+    already exists, so reads never wait for a writer). With an active transaction in the context
+    (``pachlet start transaction``), a writing backend adds the transactional calls to it."""
+    with _open_backend(ctx, write) as b:
+        txn = _active_transaction() if write and transactional else ""
+        if txn:
+            from pachlet.cli.txnbackend import TransactionalBackend
+
+            yield TransactionalBackend(b, txn)  # type: ignore[misc]
+        else:
+            yield b
+
+
+def _active_transaction() -> str:
+    from pachlet.cli.config import active_context
+
+    return str(active_context()[1].get("active_transaction") or "")
+
+
+@contextmanager
+def _open_backend(ctx: click.Context, write: bool) -> Iterator[Backend]:
     state: State = ctx.find_object(State)
-    if state.pachd:
+    pachd = state.pachd
+    if not pachd:
+        from pachlet.cli.config import context_pachd
+
+        pachd = context_pachd()
+    if not pachd:
+        served = serving_address(state.root)
+        if served is not None and served[1]:
+            pachd = served[1]  # the root is served: talk to the server, as pachctl talks to pachd
+    if pachd:
         from pachlet.cli.remote import RemoteBackend  # grpc and python-pachyderm's client: only here
 
-        yield RemoteBackend(state.pachd)
+        yield RemoteBackend(pachd)
         return
     from pachlet.api import Pachlet
     from pachlet.cli.local import LocalBackend
@@ -65,6 +94,13 @@ def serving_address(root: Path) -> tuple[int, str] | None:
     cmd = str(info.get("cmd", ""))
     if not re.search(r"(^|\s)serve(\s|$)", cmd):
         return None
+    bound = ""
+    try:  # written by pachlet serve once bound (pachlet.server.serve.SERVE_INFO)
+        serve_info = json.loads((root / "serve.json").read_text())
+        if serve_info.get("pid") == info.get("pid"):
+            bound = str(serve_info.get("address") or "")
+    except (OSError, ValueError, AttributeError):
+        pass
     probe = filelock.FileLock(str(root / "lock"), thread_local=False)
     try:
         probe.acquire(timeout=0)
@@ -73,7 +109,7 @@ def serving_address(root: Path) -> tuple[int, str] | None:
         host = re.search(r"--(?:address|bind)[= ](\S+)", cmd)
         address = host.group(1) if host and host.group(1) not in ("0.0.0.0", "::") else "127.0.0.1"
         port_text = port.group(1) if port else "30650"
-        return int(info.get("pid") or 0), "" if port_text == "0" else f"{address}:{port_text}"
+        return int(info.get("pid") or 0), bound or ("" if port_text == "0" else f"{address}:{port_text}")
     probe.release()
     return None
 

@@ -1,6 +1,6 @@
 """The small services: version, admin (inspect cluster), health, enterprise state, and the auth /
-identity / license / transaction stubs python-pachyderm's ``delete_all`` expects from a pachd without
-auth ("the auth service is not activated", and an empty transaction list)."""
+identity / license stubs python-pachyderm's ``delete_all`` expects from a pachd without auth ("the auth
+service is not activated"). Transactions: ``pachlet.server.transaction``."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from python_pachyderm.proto.v2.auth import auth_pb2_grpc
 from python_pachyderm.proto.v2.enterprise import enterprise_pb2, enterprise_pb2_grpc
 from python_pachyderm.proto.v2.identity import identity_pb2_grpc
 from python_pachyderm.proto.v2.license import license_pb2_grpc
-from python_pachyderm.proto.v2.transaction import transaction_pb2, transaction_pb2_grpc
 from python_pachyderm.proto.v2.version.versionpb import version_pb2, version_pb2_grpc
 
 from pachlet import __version__
@@ -81,23 +80,6 @@ class IdentityServicer(identity_pb2_grpc.APIServicer):
 @fill_unimplemented(license_pb2_grpc.APIServicer, "license_v2.API", AUTH_NOT_ACTIVATED)
 class LicenseServicer(license_pb2_grpc.APIServicer):
     """Every license call answers as a pachd with auth off does."""
-
-
-@fill_unimplemented(transaction_pb2_grpc.APIServicer, "transaction_v2.API")
-class TransactionServicer(transaction_pb2_grpc.APIServicer):
-    """pachlet has no transactions: listing gives none and deleting them all is a no-op."""
-
-    @rpc
-    def ListTransaction(
-        self, request: transaction_pb2.ListTransactionRequest, context: grpc.ServicerContext
-    ) -> transaction_pb2.TransactionInfos:
-        return transaction_pb2.TransactionInfos()
-
-    @rpc
-    def DeleteAll(
-        self, request: transaction_pb2.DeleteAllRequest, context: grpc.ServicerContext
-    ) -> empty_pb2.Empty:
-        return empty_pb2.Empty()
 
 
 def health_servicer(services: list[str]) -> health.HealthServicer:

@@ -9,6 +9,7 @@ nothing half-committed), and releases the lock.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -39,6 +40,7 @@ from pachlet.server.pfs import PFSServicer
 from pachlet.server.pps import PPSServicer
 from pachlet.server.scheduler import DEFAULT_POLL_SECONDS, Scheduler
 from pachlet.server.state import ServerState
+from pachlet.server.transaction import TransactionInterceptor, TransactionServicer
 
 log = logging.getLogger("pachlet.server")
 
@@ -48,6 +50,8 @@ MAX_MESSAGE_BYTES = 64 << 20  # python-pachyderm sends put-file chunks of up to 
 SHUTDOWN_GRACE_SECONDS = 5.0
 DEFAULT_CONSOLE_PORT = 4000
 CONSOLE_START_SECONDS = 10.0
+SERVE_INFO = "serve.json"
+"""Under the root while serving: {"pid", "address"} (HOST:PORT bound), so the CLI on the root talks to it."""
 SERVICES = ["pfs_v2.API", "pps_v2.API", "versionpb_v2.API", "admin_v2.API", "transaction_v2.API"]
 
 
@@ -165,8 +169,10 @@ class Server:
         self._console = self._console_thread = None
 
     def _build(self) -> grpc.Server:
+        transactions = TransactionServicer(self.state)
         server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=self._max_workers, thread_name_prefix="pachlet-rpc"),
+            interceptors=[TransactionInterceptor(transactions)],
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -182,7 +188,7 @@ class Server:
         auth_pb2_grpc.add_APIServicer_to_server(misc.AuthServicer(), server)
         identity_pb2_grpc.add_APIServicer_to_server(misc.IdentityServicer(), server)
         license_pb2_grpc.add_APIServicer_to_server(misc.LicenseServicer(), server)
-        transaction_pb2_grpc.add_APIServicer_to_server(misc.TransactionServicer(), server)
+        transaction_pb2_grpc.add_APIServicer_to_server(transactions, server)
         misc.add_health(server, misc.health_servicer(SERVICES))
         return server
 
@@ -210,9 +216,19 @@ class Server:
             raise
         self._grpc = server
         self.port = port
+        self._write_serve_info(host, port)
         self.scheduler.start()
         log.info("serving root %s on %s:%d", self.root, self.address, port)
         return port
+
+    def _write_serve_info(self, host: str, port: int) -> None:
+        connect = (
+            "127.0.0.1" if self.address in ("0.0.0.0", "") else "[::1]" if self.address == "::" else host
+        )
+        info = {"pid": os.getpid(), "address": f"{connect}:{port}"}
+        tmp = self.root / (SERVE_INFO + ".tmp")
+        tmp.write_text(json.dumps(info) + "\n")
+        os.replace(tmp, self.root / SERVE_INFO)
 
     def stop(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
         """Stop accepting calls, let in-flight calls end (waits are cancelled), stop the scheduler after
@@ -226,6 +242,7 @@ class Server:
                 self._grpc.stop(grace).wait()
             if self.scheduler.is_alive():
                 self.scheduler.join()
+            (self.root / SERVE_INFO).unlink(missing_ok=True)
             self.pachlet.close()
             self._stopped.set()
 

@@ -81,7 +81,8 @@ def test_cli_as_client_of_pachlet_serve(server: str, tmp_path: Path) -> None:
         "input": {"pfs": {"repo": "raw", "glob": "/*"}},
     }))  # fmt: skip
     created = run("create", "pipeline", "-f", str(spec), address=server)
-    assert "upper@" in created.stderr and "success" in created.stderr  # waited for the server's job
+    assert "upper@" not in created.stderr  # returns once the pipeline exists, as pachctl does
+    run("wait", "commit", "upper@master", address=server)
     assert run("get", "file", "upper@master:/a.txt", address=server).stdout == "ALPHA\n"
 
     jobs = [
@@ -98,8 +99,11 @@ def test_cli_as_client_of_pachlet_serve(server: str, tmp_path: Path) -> None:
     assert table.splitlines()[0].split() == ["ID", "FILES", "STATUS", "TIME"] and "raw@" in table
     assert "pachd" in run("version", address=server).stdout
 
-    # a direct open of the served root is refused with the address to use
-    refused = run("list", "repo", address=None, ok=False)
+    # without --pachd, the CLI on the served root talks to the server (never opens the root itself)
+    served = run("list", "repo", "-o", "json", address=None)
+    assert served.stdout == run("list", "repo", "-o", "json", address=server).stdout
+    # what must open the root itself is refused with the address to use
+    refused = run("runtime", address=None, ok=False)
     assert refused.returncode == 1 and len(refused.stderr.strip().splitlines()) == 1
     assert "owned by a running pachlet serve" in refused.stderr
     assert f"--pachd {server}" in refused.stderr
