@@ -20,14 +20,14 @@ PADDING = 3
 
 _BINARY_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
 
-# pachctl's headers (src/server/pfs/pretty and src/server/pps/pretty, 2.x)
-REPO_HEADER = ("NAME", "CREATED", "SIZE (MASTER)", "DESCRIPTION")
+# pachctl's headers (src/server/pfs/pretty/pretty.go and src/server/pps/pretty/pretty.go, v2.7.6)
+REPO_HEADER = ("PROJECT", "NAME", "CREATED", "SIZE (MASTER)", "DESCRIPTION")
 BRANCH_HEADER = ("BRANCH", "HEAD", "TRIGGER")
-COMMIT_HEADER = ("REPO", "BRANCH", "COMMIT", "FINISHED", "SIZE", "ORIGIN", "DESCRIPTION")
+COMMIT_HEADER = ("PROJECT", "REPO", "BRANCH", "COMMIT", "FINISHED", "SIZE", "ORIGIN", "DESCRIPTION")
 COMMIT_SET_HEADER = ("ID", "SUBCOMMITS", "PROGRESS", "CREATED", "MODIFIED")
 FILE_HEADER = ("NAME", "TYPE", "SIZE")
-PIPELINE_HEADER = ("NAME", "VERSION", "INPUT", "CREATED", "STATE / LAST JOB", "DESCRIPTION")
-JOB_HEADER = ("PIPELINE", "ID", "STARTED", "DURATION", "RESTART", "PROGRESS", "DL", "UL", "STATE")
+PIPELINE_HEADER = ("PROJECT", "NAME", "VERSION", "INPUT", "CREATED", "STATE / LAST JOB", "DESCRIPTION")
+JOB_HEADER = ("PROJECT", "PIPELINE", "ID", "STARTED", "DURATION", "RESTART", "PROGRESS", "DL", "UL", "STATE")
 JOB_SET_HEADER = ("ID", "SUBJOBS", "PROGRESS", "CREATED", "MODIFIED")
 DATUM_HEADER = ("ID", "FILES", "STATUS", "TIME")
 SECRET_HEADER = ("NAME", "TYPE", "CREATED", "KEYS")
@@ -127,17 +127,17 @@ def progress(processed: int, skipped: int, total: int, recovered: int = 0) -> st
 
 
 def progress_bar(width: int, success: int, in_progress: int, failure: int) -> str:
-    """pachctl's compact progress bar (``pretty.ProgressBar``) as plain characters: '▇' done,
-    '░' pending, 'x' failed, ``width`` characters in all."""
+    """pachctl's ``pretty.ProgressBar`` as it prints without a terminal (no colours): ``width`` cells,
+    cell i is '▇' while ``i * total`` is below ``(success + in_progress + failure) * width`` and blank
+    after; with any failure the last cell is always '▇' (red on a terminal)."""
     total = success + in_progress + failure
-    if total <= 0:
-        return "-"
-    done_w = round(width * success / total)
-    fail_w = round(width * failure / total)
-    if failure and fail_w == 0:
-        fail_w = 1
-    done_w = min(done_w, width - fail_w)
-    return "▇" * done_w + "░" * (width - done_w - fail_w) + "x" * fail_w
+    cells = []
+    for i in range(width):
+        if (i == width - 1 and failure != 0) or i * total < total * width:
+            cells.append("▇")
+        else:
+            cells.append(" ")
+    return "".join(cells)
 
 
 # --- tables from proto messages (the same for a local root and a pachd) ----------------------------
@@ -153,13 +153,28 @@ def _has(msg: Any, name: str) -> bool:
     return msg.HasField(name)
 
 
+def _project(msg: Any) -> str:
+    return msg.project.name or "default"
+
+
+def _repo_name(repo: Any) -> str:
+    """A repo as pachctl's tables name it: ``name``, or ``name.type`` for a non-user repo (spec, meta)."""
+    return repo.name if repo.type in ("", "user") else f"{repo.name}.{repo.type}"
+
+
+def _size(info: Any) -> str:
+    """SIZE cells: the details' size, or "≤ upper bound" when the message carries no details."""
+    if _has(info, "details"):
+        return bytes_size(info.details.size_bytes)
+    return f"\u2264 {bytes_size(info.size_bytes_upper_bound)}"
+
+
 def repo_table(infos: Iterable[Any], full: bool = False) -> str:
-    """``list repo``: NAME, CREATED, SIZE (MASTER), DESCRIPTION."""
+    """``list repo``: PROJECT, NAME, CREATED, SIZE (MASTER), DESCRIPTION."""
     rows = [
-        (i.repo.name, when(_dt(i.created), full), bytes_size(i.details.size_bytes or i.size_bytes_upper_bound),
-         i.description)
+        (_project(i.repo), _repo_name(i.repo), when(_dt(i.created), full), _size(i), i.description)
         for i in infos
-    ]  # fmt: skip
+    ]
     return render_table(REPO_HEADER, rows)
 
 
@@ -170,24 +185,26 @@ def branch_table(infos: Iterable[Any]) -> str:
 
 
 def origin_name(kind: int) -> str:
-    """USER / AUTO / FSCK for a pfs.OriginKind value."""
+    """USER / AUTO / FSCK (ORIGIN_KIND_UNKNOWN for 0) for a pfs.OriginKind value, as Go's ``%v``."""
     from python_pachyderm.proto.v2.pfs import pfs_pb2
 
-    return pfs_pb2.OriginKind.Name(kind) if kind else "-"
+    return pfs_pb2.OriginKind.Name(kind)
 
 
 def commit_table(infos: Iterable[Any], full: bool = False) -> str:
-    """``list commit REPO``: REPO, BRANCH, COMMIT, FINISHED, SIZE, ORIGIN, DESCRIPTION."""
+    """``list commit``: PROJECT, REPO, BRANCH, COMMIT, FINISHED, SIZE, ORIGIN, DESCRIPTION."""
     rows = []
     for i in infos:
+        repo = i.commit.branch.repo if i.commit.branch.repo.name else i.commit.repo
         finished = _dt(i.finished) if _has(i, "finished") else None
         rows.append(
             (
-                i.commit.repo.name or i.commit.branch.repo.name,
-                i.commit.branch.name or "-",
+                _project(repo),
+                _repo_name(repo),
+                i.commit.branch.name,
                 i.commit.id,
-                when(finished, full) if finished else "-",
-                bytes_size(i.details.size_bytes or i.size_bytes_upper_bound) if finished else "-",
+                when(finished, full) if _has(i, "finished") else "-",
+                _size(i),
                 origin_name(i.origin.kind),
                 i.description,
             )
@@ -201,7 +218,7 @@ def commit_set_table(sets: Iterable[Any], full: bool = False) -> str:
     for s in sets:
         commits = list(s.commits)
         done = sum(1 for c in commits if _has(c, "finished") and not c.error)
-        failed = sum(1 for c in commits if c.error)
+        failed = sum(1 for c in commits if _has(c, "finished") and c.error)
         starts = [t for t in (_dt(c.started) for c in commits) if t is not None]
         rows.append(
             (
@@ -227,27 +244,30 @@ def file_table(infos: Iterable[Any]) -> str:
 
 
 def shorthand_input(inp: Any) -> str:
-    """pachctl's one-line input summary: ``repo:/glob``, ``(a:/* ⨯ b:/)``, ``(a ∪ b)``, ``name:@daily``."""
+    """pachctl's ``ShorthandInput``: ``project/repo:glob``, ``(a ⨯ b)``, ``(a ⋈ b)``, ``(a ∪ b)``,
+    ``(Group: a, b)``, ``name:spec`` for a cron, ``none`` without an input."""
     if inp is None:
-        return "-"
+        return "none"
     if inp.HasField("pfs"):
-        return f"{inp.pfs.repo}:{inp.pfs.glob}"
-    if inp.HasField("cron"):
-        return f"{inp.cron.name}:{inp.cron.spec}"
-    for kind, sep in (("cross", " ⨯ "), ("union", " ∪ "), ("join", " ⋈ "), ("group", ", ")):
+        return f"{inp.pfs.project or 'default'}/{inp.pfs.repo}:{inp.pfs.glob}"
+    for kind, sep in (("cross", " ⨯ "), ("join", " ⋈ "), ("group", ", "), ("union", " ∪ ")):
         parts = list(getattr(inp, kind))
         if parts:
             text = sep.join(shorthand_input(p) for p in parts)
-            return f"({text})" if kind != "group" else f"group({text})"
-    return "-"
+            return f"(Group: {text})" if kind == "group" else f"({text})"
+    if inp.HasField("cron"):
+        return f"{inp.cron.name}:{inp.cron.spec}"
+    return ""
 
 
 def job_state_name(state: int) -> str:
-    """ "success", "failure", "running", ... for a pps.JobState value ("-" when unknown)."""
+    """ "success", "failure", "running", ... for a pps.JobState value, as pachctl's ``pretty.JobState``
+    ("-" for JOB_CREATED and unknown states)."""
     from python_pachyderm.proto.v2.pps import pps_pb2
 
-    name = pps_pb2.JobState.Name(state) if state else ""
-    return name.removeprefix("JOB_").lower() if name and state else "-"
+    if state in (pps_pb2.JOB_STATE_UNKNOWN, pps_pb2.JOB_CREATED):
+        return "-"
+    return pps_pb2.JobState.Name(state).removeprefix("JOB_").lower()
 
 
 def pipeline_state_name(state: int) -> str:
@@ -265,18 +285,17 @@ def datum_state_name(state: int) -> str:
 
 
 def pipeline_table(infos: Iterable[Any], full: bool = False) -> str:
-    """``list pipeline``: NAME, VERSION, INPUT, CREATED, STATE / LAST JOB, DESCRIPTION."""
-    rows = [
-        (
-            i.pipeline.name,
-            i.version,
-            shorthand_input(i.details.input),
-            when(_dt(i.details.created_at), full),
-            f"{pipeline_state_name(i.state)} / {job_state_name(i.last_job_state)}",
-            i.details.description,
-        )
-        for i in infos
-    ]
+    """``list pipeline``: PROJECT, NAME, VERSION, INPUT, CREATED, STATE / LAST JOB, DESCRIPTION."""
+    rows = []
+    for i in infos:
+        state = f"{pipeline_state_name(i.state)} / {job_state_name(i.last_job_state)}"
+        head = (_project(i.pipeline), i.pipeline.name, i.version)
+        if not _has(i, "details"):
+            rows.append((*head, "-", "-", state, "pipeline details unavailable"))
+            continue
+        d = i.details
+        input_ = shorthand_input(d.input) if _has(d, "input") else "none"
+        rows.append((*head, input_, when(_dt(d.created_at), full), state, d.description))
     return render_table(PIPELINE_HEADER, rows)
 
 
@@ -285,14 +304,21 @@ def _trim(text: str, n: int = 25) -> str:
 
 
 def job_table(infos: Iterable[Any], full: bool = False) -> str:
-    """``list job -p P``: PIPELINE, ID, STARTED, DURATION, RESTART, PROGRESS, DL, UL, STATE."""
+    """``list job -p P``: PROJECT, PIPELINE, ID, STARTED, DURATION, RESTART, PROGRESS, DL, UL, STATE."""
+    from python_pachyderm.proto.v2.pps import pps_pb2
+
     rows = []
     for i in infos:
         started = _dt(i.started) if _has(i, "started") else None
         finished = _dt(i.finished) if _has(i, "finished") else None
         state = job_state_name(i.state)
+        if i.reason:
+            state = f"{state}: {_trim(i.reason)}"
+        elif i.state == pps_pb2.JOB_SUCCESS and i.data_skipped == i.data_total:
+            state = "success: there were no datums to process"
         rows.append(
             (
+                _project(i.job.pipeline),
                 i.job.pipeline.name,
                 i.job.id,
                 when(started, full) if started else "-",
@@ -301,7 +327,7 @@ def job_table(infos: Iterable[Any], full: bool = False) -> str:
                 progress(i.data_processed, i.data_skipped, i.data_total, i.data_recovered),
                 bytes_size(i.stats.download_bytes),
                 bytes_size(i.stats.upload_bytes),
-                f"{state}: {_trim(i.reason)}" if i.reason else state,
+                state,
             )
         )
     return render_table(JOB_HEADER, rows)

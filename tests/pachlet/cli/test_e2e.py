@@ -90,7 +90,8 @@ def test_repo_branch_commit_file_verbs(work: Path) -> None:
     (work / "a.txt").write_text("hello\n")
     pachlet("put", "file", "images@master:/a.txt", "-f", str(work / "a.txt"))
     table = out("list", "repo")
-    assert table.splitlines()[0].split()[:2] == ["NAME", "CREATED"] and "raw images" in table
+    assert table.splitlines()[0].split()[:3] == ["PROJECT", "NAME", "CREATED"] and "raw images" in table
+    assert table.splitlines()[1].split()[:2] == ["default", "images"]
     assert columns_aligned(table)
 
     (repo,) = json_lines(pfs_pb2.RepoInfo, "list", "repo")
@@ -250,7 +251,8 @@ def test_two_stage_pipeline_logs_and_provenance(work: Path) -> None:
     assert out("get", "file", "count@master:/all.txt") == "ALPHA\nBETA\n"
 
     ptable = out("list", "pipeline")
-    assert ptable.splitlines()[0].split()[:3] == ["NAME", "VERSION", "INPUT"] and "raw:/*" in ptable
+    assert ptable.splitlines()[0].split()[:4] == ["PROJECT", "NAME", "VERSION", "INPUT"]
+    assert "default/raw:/*" in ptable  # pachctl's ShorthandInput names the project
     pipes = {p.pipeline.name: p for p in json_lines(pps_pb2.PipelineInfo, "list", "pipeline")}
     assert set(pipes) == {"upper", "count"} and pipes["upper"].details.input.pfs.repo == "raw"
 

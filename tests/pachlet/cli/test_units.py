@@ -194,7 +194,7 @@ def test_pipeline_and_datum_and_repo_protos() -> None:
     assert (
         doc["details"]["parallelismSpec"] == {"constant": "2"} and doc["details"]["outputBranch"] == "master"
     )
-    assert tables.shorthand_input(protos.pipeline_info(pi).details.input) == "(a:/* ⨯ b:/)"
+    assert tables.shorthand_input(protos.pipeline_info(pi).details.input) == "(default/a:/* ⨯ default/b:/)"
 
     dr = records.DatumRecord(
         pipeline="edges", job_id=CID, datum_id="ab" * 32, state=records.DATUM_SKIPPED,

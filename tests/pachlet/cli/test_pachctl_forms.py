@@ -1,0 +1,244 @@
+"""pachctl 2.7.6's CLI forms through the ``pachlet`` command (in process, on the test's PACHLET_ROOT):
+``put file`` naming as ``putFileHelper`` in src/server/pfs/cmds/cmds.go defines it, ``list commit``'s
+forms and flags, ``--raw`` / ``-o json|yaml`` as cmdutil's encoder prints, and ``version``.
+
+Replayed from pachctl's own tests (src/server/pfs/cmds/cmds_test.go at v2.7.6): ``TestPutFileTAR``
+(``.tar`` and ``.tar.gz`` with ``--untar``), ``TestPutFileNonexistentRepo`` (the repo is checked before
+the source), ``TestCommit`` (``list commit REPO`` lists every commit made with ``start commit`` /
+``put file -f -`` / ``finish commit``).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner, Result
+from google.protobuf import json_format
+from python_pachyderm.proto.v2.pfs import pfs_pb2
+
+from pachlet import __version__
+from pachlet.cli import cli
+
+
+def run(*args: str, ok: bool = True, stdin: bytes | None = None) -> Result:
+    """``pachlet ARGS`` in process; with ``ok`` assert exit 0 (the console script's ``main`` turns a
+    PachletError into one ``pachlet: ...`` line and exit 1; here it stays ``result.exception``)."""
+    result = CliRunner().invoke(cli, list(args), input=stdin, catch_exceptions=not ok)
+    if ok:
+        assert result.exit_code == 0, f"pachlet {' '.join(args)}: {result.output}"
+    return result
+
+
+def error(*args: str, stdin: bytes | None = b"") -> str:
+    """The error a failing command reports (a PachletError's text, or click's usage error)."""
+    result = run(*args, ok=False, stdin=stdin)
+    assert result.exit_code != 0, args
+    return result.output + str(result.exception or "")
+
+
+def paths(ref: str = "r@master") -> list[str]:
+    """Every file path of a commit (``glob file REPO@REF:/**`` as JSON lines)."""
+    docs = [json.loads(line) for line in run("glob", "file", f"{ref}:/**", "-o", "json").stdout.splitlines()]
+    return sorted(d["file"]["path"] for d in docs if d.get("file_type") == "FILE")
+
+
+def content(path: str, ref: str = "r@master") -> str:
+    return run("get", "file", f"{ref}:{path}").stdout
+
+
+@pytest.fixture
+def src(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A local tree (dir/f1, dir/sub/f2, t.txt) as the working directory, and a repo ``r``."""
+    d = tmp_path / "src"
+    (d / "dir" / "sub").mkdir(parents=True)
+    (d / "dir" / "f1").write_text("one\n")
+    (d / "dir" / "sub" / "f2").write_text("two\n")
+    (d / "t.txt").write_text("top\n")
+    monkeypatch.chdir(d)
+    run("create", "repo", "r")
+    return d
+
+
+# ------------------------------------------------------------------------------------------- put file
+
+
+def test_put_file_dir_at_root_puts_its_contents_at_root(src: Path) -> None:
+    run("put", "file", "-r", "r@master:/", "-f", "dir")
+    assert paths() == ["/f1", "/sub/f2"]  # pachlet used to put them at /dir/f1
+
+
+def test_put_file_dir_at_a_path_and_without_a_path(src: Path) -> None:
+    run("put", "file", "-r", "r@master:/x", "-f", "dir")
+    run("put", "file", "-r", "r@master", "-f", "dir")  # no path: the source's base name
+    assert paths() == ["/dir/f1", "/dir/sub/f2", "/x/f1", "/x/sub/f2"]
+
+
+def test_put_file_one_source_lands_exactly_at_the_path(src: Path) -> None:
+    run("put", "file", "r@master:/renamed.txt", "-f", "t.txt")
+    run("put", "file", "r@master:/d/", "-f", "t.txt")  # a trailing slash is cleaned away, as path.Clean
+    run("put", "file", "r@master", "-f", "dir/f1")  # no path: base name, not dir/f1
+    assert paths() == ["/d", "/f1", "/renamed.txt"]
+    assert content("/d") == "top\n"
+
+
+def test_put_file_several_sources_go_under_the_path_in_one_commit(src: Path) -> None:
+    before = len(run("list", "commit", "r").stdout.splitlines())
+    run("put", "file", "r@master:/many", "-f", "t.txt", "-f", "dir/f1,dir/sub/f2")  # -f is a StringSlice
+    assert paths() == ["/many/f1", "/many/f2", "/many/t.txt"]
+    assert len(run("list", "commit", "r").stdout.splitlines()) == before + 1
+
+
+def test_put_file_full_path_and_input_file(src: Path) -> None:
+    (src / "sources").write_text("t.txt\n\ndir/sub/f2\n")
+    run("put", "file", "r@master:/listed", "-i", "sources")
+    run("put", "file", "r@master", "-i", "sources", "--full-path")
+    assert paths() == ["/dir/sub/f2", "/listed/f2", "/listed/t.txt", "/t.txt"]
+    run("put", "file", "r@master:/fromstdin", "-i", "-", stdin=b"t.txt\n")  # -i - reads the list on stdin
+    assert content("/fromstdin") == "top\n"
+
+
+def test_put_file_stdin_is_the_default_source_and_append(src: Path) -> None:
+    run("put", "file", "r@master:/log", stdin=b"a\n")  # no -f: pachctl's default is -f -
+    run("put", "file", "r@master:/log", "-a", "-f", "-", stdin=b"b\n")
+    run("put", "file", "r@master:/log", "--append", "-f", "t.txt", "-p", "4", "--compress")
+    assert content("/log") == "a\nb\ntop\n"
+    run("put", "file", "r@master:/log", "-f", "t.txt")
+    assert content("/log") == "top\n"
+
+
+@pytest.mark.parametrize("suffix", [".tar", ".tar.gz", ".tgz"])
+def test_put_file_untar_like_pachctl_TestPutFileTAR(src: Path, suffix: str) -> None:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for i in range(3):
+            data = str(i).encode()
+            info = tarfile.TarInfo(str(i))
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    raw = buf.getvalue()
+    (src / f"a{suffix}").write_bytes(raw if suffix == ".tar" else gzip.compress(raw))
+    run("put", "file", "r@master", "-f", f"a{suffix}", "--untar")
+    assert [content(f"/{i}") for i in range(3)] == ["0", "1", "2"]
+    run("put", "file", "r@master", "-f", f"a{suffix}")  # without --untar: the tar file itself
+    assert f"/a{suffix}" in paths()
+
+
+def test_put_file_errors(src: Path) -> None:
+    # TestPutFileNonexistentRepo: the repo is checked before the (missing) source
+    err = error("put", "file", "nope@master:random", "-f", "nonexistent-file")
+    assert "repo" in err and "nope" in err and "not found" in err
+    cases = {
+        ("r@master", "-f", "-"): "must specify filename when reading data from stdin",
+        ("r@master:/x", "-r"): "cannot set -r and read from stdin",
+        ("r@master", "-f", "dir"): "is a directory (use -r)",
+        ("r@master", "-f", "missing"): "no such file or directory",
+        ("r@master", "-r", "-f", "missing"): "missing doesn't exist",
+        ("r@master", "-f", "http://example.invalid/a.png"): "URL sources are not supported",
+        ("r@master", "-f", "t.txt", "-f", "missing"): "no such file or directory",
+    }
+    for args, message in cases.items():
+        assert message in error("put", "file", *args), args
+    # nothing was written by a failed put (not even t.txt of the last case): no commit at all
+    assert len(run("list", "commit", "r").stdout.splitlines()) == 1
+
+
+# ---------------------------------------------------------------------------------------- list commit
+
+
+def _commits(*args: str) -> list[pfs_pb2.CommitInfo]:
+    text = run("list", "commit", *args, "-o", "json").stdout
+    return [json_format.Parse(line, pfs_pb2.CommitInfo()) for line in text.splitlines()]
+
+
+def test_list_commit_like_pachctl_TestCommit(src: Path) -> None:
+    ids = []
+    for _ in range(2):
+        cid = run("start", "commit", "r@master").stdout.strip()
+        run("put", "file", f"r@{cid}:/file", "-f", "-", stdin=b"file contents\n")
+        run("finish", "commit", f"r@{cid}")
+        ids.append(cid)
+    table = run("list", "commit", "r").stdout
+    assert all(cid in table for cid in ids)
+    assert table.splitlines()[0].split() == [
+        "PROJECT", "REPO", "BRANCH", "COMMIT", "FINISHED", "SIZE", "ORIGIN", "DESCRIPTION"
+    ]  # fmt: skip
+    assert table.splitlines()[1].split()[:4] == ["default", "r", "master", ids[1]]
+    assert "USER" in table.splitlines()[1]
+
+
+def test_list_commit_forms_and_flags(src: Path) -> None:
+    for name in ("a", "b", "c"):
+        run("put", "file", f"r@master:/{name}", "-f", "t.txt")
+    head, mid, first = (c.commit.id for c in _commits("r@master"))
+    assert [c.commit.id for c in _commits("r@master", "-n", "2")] == [head, mid]
+    assert [c.commit.id for c in _commits("r@master", "--from", first)] == [head, mid]
+    assert [c.commit.id for c in _commits(f"r@{mid}")] == [mid, first]  # from a commit back
+    assert [c.commit.id for c in _commits("r@master^")] == [mid, first]
+    assert [c.commit.id for c in _commits("r", "--origin", "user")] == [head, mid, first]
+    assert _commits("r", "--origin", "AUTO") == []
+    assert [c.commit.id for c in _commits("r", "--all")] == [head, mid, first]
+    (one,) = _commits(head)  # a global ID: its commits
+    assert one.commit.id == head
+    sets = run("list", "commit", "-n", "2").stdout.splitlines()
+    assert sets[0].split() == ["ID", "SUBCOMMITS", "PROGRESS", "CREATED", "MODIFIED"] and len(sets) == 3
+    assert sets[1].split()[:3] == [head, "1", "▇▇▇▇▇▇▇▇"]  # pachctl's bar, uncoloured
+    expanded = run("list", "commit", "-x", "-n", "2").stdout.splitlines()
+    assert expanded[0].startswith("PROJECT") and head in expanded[1] and mid in expanded[2]
+    errors = {
+        ("r", "--all", "--origin", "USER"): "cannot specify both --all and --origin",
+        ("--origin", "USER"): "cannot specify --origin when listing all commits",
+        ("--from", first): "cannot specify --from when listing all commits",
+        (head, "--from", first): "cannot specify --from when listing subcommits",
+        (head, "--all"): "cannot specify --all when listing subcommits",
+        ("r", "--from", first): "cannot use `from` commit without `to` commit",
+        ("r", "--origin", "bogus"): "unknown commit origin type 'bogus', must be one of: USER, AUTO, FSCK",
+    }
+    for args, message in errors.items():
+        assert message in error("list", "commit", *args), args
+
+
+# ----------------------------------------------------------------------------------- --raw and -o
+
+
+def test_raw_prints_like_pachctl_and_o_json_yaml(src: Path) -> None:
+    run("put", "file", "r@master:/a", "-f", "t.txt")
+    run("put", "file", "r@master:/b", "-f", "t.txt")
+    run("create", "branch", "r@dev", "--head", "master")
+    raw = run("list", "branch", "r", "--raw").stdout
+    # cmdutil.Encoder: protojson, .proto field names, 2-space indent, documents back to back
+    assert raw.startswith('{\n  "branch": {') and "}{\n" in raw and not raw.endswith("\n")
+    decoder, docs, pos = json.JSONDecoder(), [], 0
+    while pos < len(raw):
+        doc, pos = decoder.raw_decode(raw, pos)
+        docs.append(doc)
+    assert sorted(d["branch"]["name"] for d in docs) == ["dev", "master"]
+    assert run("list", "branch", "r", "--raw", "-o", "json").stdout == raw
+    line = run("inspect", "commit", "r@master", "-o", "json").stdout
+    assert line.count("\n") == 1 and '"size_bytes_upper_bound"' in line and '"parent_commit"' in line
+    assert "sizeBytesUpperBound" not in line  # pachctl prints proto names, not the camelCase mapping
+    ydocs = list(yaml.safe_load_all(run("list", "branch", "r", "--raw", "-o", "yaml").stdout))
+    assert sorted(d["branch"]["name"] for d in ydocs) == ["dev", "master"]
+
+
+# --------------------------------------------------------------------------------------------- version
+
+
+def test_version_like_pachctl(src: Path) -> None:
+    lines = run("version").stdout.splitlines()
+    assert [line.split() for line in lines] == [
+        ["COMPONENT", "VERSION"], ["pachlet", __version__], ["pachd", f"2.7.6pachlet-{__version__}"]
+    ]  # fmt: skip
+    assert lines[1].index(__version__) == 20  # tabwriter: min width 20
+    assert run("version", "--client-only").stdout == f"{__version__}\n"
+    raw = run("version", "--raw").stdout
+    client, pos = json.JSONDecoder().raw_decode(raw)
+    server, _ = json.JSONDecoder().raw_decode(raw, pos)
+    assert (server["major"], server["minor"], server["micro"]) == (2, 7, 6)
+    assert client["platform"] == "pachlet"
+    assert len(run("version", "--client-only", "-o", "json").stdout.splitlines()) == 1
