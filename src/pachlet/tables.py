@@ -357,8 +357,14 @@ def job_set_table(sets: Iterable[Any], full: bool = False) -> str:
 
 
 def datum_files(info: Any) -> str:
-    """The FILES cell of ``list datum``: ``repo@commit:/path`` of each input file, comma-separated."""
-    return ", ".join(f"{f.file.commit.repo.name}@{f.file.commit.id}:{f.file.path}" for f in info.data)
+    """The FILES cell of ``list datum``: pachctl's ``CompactPrintFile`` (``project/repo@commit:/path``)
+    of each input file, comma-separated."""
+    cells = []
+    for f in info.data:
+        c = f.file.commit
+        repo = c.branch.repo if c.branch.repo.name else c.repo
+        cells.append(f"{_project(repo)}/{_repo_name(repo)}@{c.id}:{f.file.path}")
+    return ", ".join(cells)
 
 
 def datum_table(infos: Iterable[Any]) -> str:
@@ -386,135 +392,3 @@ def secret_table(infos: Iterable[Any], keys: Mapping[str, Sequence[str]] | None 
         for i in infos
     ]
     return render_table(SECRET_HEADER, rows)
-
-
-# --- detailed (inspect) views ---------------------------------------------------------------------
-
-
-def repo_details(i: Any, full: bool = False) -> str:
-    """``inspect repo``: name, description, created, size of master's head."""
-    lines = [f"Name: {i.repo.name}"]
-    if i.description:
-        lines.append(f"Description: {i.description}")
-    lines.append(f"Created: {when(_dt(i.created), full)}")
-    lines.append(f"Size of HEAD on master: {bytes_size(i.details.size_bytes or i.size_bytes_upper_bound)}")
-    if i.branches:
-        lines.append("Branches: " + ", ".join(b.name for b in i.branches))
-    return "\n".join(lines) + "\n"
-
-
-def commit_details(i: Any, full: bool = False) -> str:
-    """``inspect commit``: commit, branch, origin, parent, times, size and provenance (repo@id (branch))."""
-    lines = [f"Commit: {i.commit.repo.name}@{i.commit.id}", f"Original Branch: {i.commit.branch.name}"]
-    lines.append(f"Origin: {origin_name(i.origin.kind)}")
-    if i.description:
-        lines.append(f"Description: {i.description}")
-    if _has(i, "parent_commit") and i.parent_commit.id:
-        lines.append(f"Parent: {i.parent_commit.id}")
-    if i.child_commits:
-        lines.append("Children: " + ", ".join(c.id for c in i.child_commits))
-    lines.append(f"Started: {when(_dt(i.started), full)}")
-    if _has(i, "finished"):
-        lines.append(f"Finished: {when(_dt(i.finished), full)}")
-        lines.append(f"Size: {bytes_size(i.details.size_bytes or i.size_bytes_upper_bound)}")
-    else:
-        lines.append("Finished: - (open)")
-    if i.error:
-        lines.append(f"Error: {i.error}")
-    if i.direct_provenance:
-        lines.append("Provenance:")
-        for p in i.direct_provenance:
-            lines.append(f"  {p.repo.name}@{p.id} ({p.branch.name or '-'})")
-    else:
-        lines.append("Provenance: none")
-    return "\n".join(lines) + "\n"
-
-
-def pipeline_details(i: Any, full: bool = False) -> str:
-    """``inspect pipeline``: name, version, state, input, transform, output branch, egress."""
-    from google.protobuf import json_format
-
-    d = i.details
-    lines = [f"Name: {i.pipeline.name}"]
-    if d.description:
-        lines.append(f"Description: {d.description}")
-    lines += [
-        f"Version: {i.version}",
-        f"Created: {when(_dt(d.created_at), full)}",
-        f"State: {pipeline_state_name(i.state)}",
-        f"Reason: {i.reason}",
-        f"Last Job State: {job_state_name(i.last_job_state)}",
-        f"Parallelism: {i.parallelism}",
-        f"Datum Tries: {d.datum_tries}",
-        f"Output Branch: {d.output_branch}",
-        "Input:",
-        _indent_json(json_format.MessageToJson(d.input, indent=2)),
-        "Transform:",
-        _indent_json(json_format.MessageToJson(d.transform, indent=2)),
-    ]
-    if d.HasField("egress"):
-        egress = json_format.MessageToDict(d.egress)
-        lines.append("Egress: " + (egress.get("URL") or _egress_summary(egress)))
-    if d.recent_error:
-        lines.append(f"Recent Error: {d.recent_error}")
-    return "\n".join(lines) + "\n"
-
-
-def _egress_summary(egress: Mapping[str, Any]) -> str:
-    sql = egress.get("sqlDatabase")
-    if sql:
-        fmt = (sql.get("fileFormat") or {}).get("type", "")
-        return f"sqlDatabase {sql.get('url', '')} ({fmt})".strip()
-    return "object storage"
-
-
-def _indent_json(text: str) -> str:
-    return "\n".join("  " + line for line in text.splitlines())
-
-
-def job_details(i: Any, full: bool = False) -> str:
-    """``inspect job``: ID, pipeline, times, state, reason, datum counts, runtime and output commit."""
-    started = _dt(i.started) if _has(i, "started") else None
-    finished = _dt(i.finished) if _has(i, "finished") else None
-    lines = [
-        f"ID: {i.job.id}",
-        f"Pipeline: {i.job.pipeline.name}",
-        f"Pipeline Version: {i.pipeline_version}",
-        f"Created: {when(_dt(i.created), full)}",
-        f"Started: {when(started, full) if started else '-'}",
-    ]
-    if finished:
-        lines.append(f"Duration: {time_difference(started, finished)}")
-    lines += [
-        f"State: {job_state_name(i.state)}",
-        f"Reason: {i.reason}",
-        f"Processed: {i.data_processed}",
-        f"Failed: {i.data_failed}",
-        f"Skipped: {i.data_skipped}",
-        f"Recovered: {i.data_recovered}",
-        f"Total: {i.data_total}",
-        f"Data Downloaded: {bytes_size(i.stats.download_bytes)}",
-        f"Data Uploaded: {bytes_size(i.stats.upload_bytes)}",
-        f"Restarts: {i.restart}",
-    ]
-    runtime = next(
-        (
-            w.worker_id.removeprefix("pachlet-")
-            for w in i.details.worker_status
-            if w.worker_id.startswith("pachlet-")
-        ),
-        "",
-    )
-    if runtime:
-        lines.append(f"Runtime: {runtime}")
-    if _has(i, "output_commit"):
-        lines.append(f"Output Commit: {i.output_commit.id}")
-    return "\n".join(lines) + "\n"
-
-
-def secret_details(i: Any, keys: Sequence[str] = ()) -> str:
-    """``inspect secret``: name, type, created and key names (never values)."""
-    return (
-        f"Name: {i.secret.name}\nType: {i.type}\nCreated: {ago(_dt(i.creation_timestamp))}\n"
-        f"Keys: {', '.join(keys) or '-'}\n"
-    )

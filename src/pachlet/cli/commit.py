@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from pachlet import tables
+from pachlet.cli import details
 from pachlet.cli.output import ProgressBars, emit_json, output_option, run_jobs, wait_option, want_json
 from pachlet.cli.refs import Ref, parse_ref, resolve_ref
 from pachlet.cli.session import open_backend
@@ -151,7 +152,7 @@ def inspect_commit(
     if want_json(output, raw):
         emit_json([info])
     else:
-        click.echo(tables.commit_details(info, full_timestamps), nl=False)
+        click.echo(details.commit_details(info, full_timestamps), nl=False)
 
 
 @wait.command("commit")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from pachlet import tables
-from pachlet.cli import putfile
+from pachlet.cli import details, putfile
 from pachlet.cli.output import emit_json, output_option, run_jobs, wait_option, want_json
 from pachlet.cli.refs import RefError, parse_ref, resolve_ref
 from pachlet.cli.session import open_backend
@@ -168,12 +168,7 @@ def inspect_file(ctx: click.Context, file_ref: str, output: str, raw: bool, full
     if want_json(output, raw):
         emit_json([info])
         return
-    from python_pachyderm.proto.v2.pfs import pfs_pb2
-
-    kind = "dir" if info.file_type == pfs_pb2.DIR else "file"
-    click.echo(f"Path: {info.file.path}\nType: {kind}\nSize: {tables.bytes_size(info.size_bytes)}")
-    if info.hash:
-        click.echo(f"Hash: {info.hash.hex()}")
+    click.echo(details.file_details(info), nl=False)
 
 
 @glob.command("file")

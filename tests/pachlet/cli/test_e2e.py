@@ -132,7 +132,7 @@ def test_repo_branch_commit_file_verbs(work: Path) -> None:
     head = commits[0]
     assert head.parent_commit.id == commits[1].commit.id  # newest first
     ctable = out("list", "commit", "images")
-    assert ctable.splitlines()[0].split()[:3] == ["REPO", "BRANCH", "COMMIT"] and head.commit.id in ctable
+    assert ctable.splitlines()[0].split()[:4] == ["PROJECT", "REPO", "BRANCH", "COMMIT"] and head.commit.id in ctable
     assert columns_aligned(ctable)
     sets = json_lines(pfs_pb2.CommitSetInfo, "list", "commit")
     assert {s.commit_set.id for s in sets} == {c.commit.id for c in commits}
@@ -269,7 +269,7 @@ def test_two_stage_pipeline_logs_and_provenance(work: Path) -> None:
     assert (job.data_processed, job.data_skipped, job.data_total) == (1, 2, 3)
     assert job.state == pps_pb2.JOB_SUCCESS
     jtable = out("list", "job", "-p", "upper")
-    assert jtable.splitlines()[0].split()[:2] == ["PIPELINE", "ID"] and "1 + 2 / 3" in jtable
+    assert jtable.splitlines()[0].split()[:3] == ["PROJECT", "PIPELINE", "ID"] and "1 + 2 / 3" in jtable
     assert columns_aligned(jtable)
     sets = json_lines(pps_pb2.JobSetInfo, "list", "job")
     assert gid in {s.job_set.id for s in sets}

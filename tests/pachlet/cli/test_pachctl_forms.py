@@ -22,6 +22,7 @@ from click.testing import CliRunner, Result
 from google.protobuf import json_format
 from python_pachyderm.proto.v2.pfs import pfs_pb2
 
+from helpers.served import Served
 from pachlet import __version__
 from pachlet.cli import cli
 
@@ -242,3 +243,64 @@ def test_version_like_pachctl(src: Path) -> None:
     assert (server["major"], server["minor"], server["micro"]) == (2, 7, 6)
     assert client["platform"] == "pachlet"
     assert len(run("version", "--client-only", "-o", "json").stdout.splitlines()) == 1
+
+
+@pytest.mark.e2e
+def test_version_is_the_same_through_python_pachyderm_and_the_cli(tmp_path: Path) -> None:
+    """One constant: GetVersion (python-pachyderm 7.6's ``get_remote_version``), ``pachlet version`` on a
+    root and ``pachlet --pachd ... version`` all answer pachd 2.7.6."""
+    local = run("version").stdout.splitlines()[2]
+    served = Served(tmp_path / "served-root")
+    try:
+        v = served.client().get_remote_version()
+        assert (v.major, v.minor, v.micro) == (2, 7, 6) and v.additional == f"pachlet-{__version__}"
+        remote = run("--pachd", served.address, "version").stdout.splitlines()
+        assert remote[2] == local and remote[2].split() == ["pachd", f"2.7.6pachlet-{__version__}"]
+        raw = run("--pachd", served.address, "version", "--raw").stdout
+        _, pos = json.JSONDecoder().raw_decode(raw)
+        assert json_format.ParseDict(json.JSONDecoder().raw_decode(raw, pos)[0], type(v)()) == v
+    finally:
+        served.stop()
+
+
+# ------------------------------------------------------------------ tables and details (pure functions)
+
+
+def test_tables_follow_pachctls_pretty_printers() -> None:
+    from python_pachyderm.proto.v2.pps import pps_pb2
+
+    from pachlet import tables
+    from pachlet.cli import details
+
+    repo = pfs_pb2.Repo(name="r", type="user", project=pfs_pb2.Project(name="default"))
+    commit = pfs_pb2.Commit(id="a" * 32, branch=pfs_pb2.Branch(repo=repo, name="master"), repo=repo)
+    listed = pfs_pb2.CommitInfo(commit=commit, origin=pfs_pb2.CommitOrigin(kind=pfs_pb2.AUTO))
+    listed.size_bytes_upper_bound = 1234
+    row = tables.commit_table([listed]).splitlines()[1]
+    # no details: pachctl prints "≤ upper bound"; an open commit's FINISHED is "-"
+    assert row.split() == ["default", "r", "master", "a" * 32, "-", "≤", "1.205KiB", "AUTO"]
+    spec = pfs_pb2.Repo(name="p", type="spec", project=pfs_pb2.Project(name="default"))
+    assert tables.repo_table([pfs_pb2.RepoInfo(repo=spec)]).splitlines()[1].split()[:2] == [
+        "default",
+        "p.spec",
+    ]
+
+    assert tables.progress_bar(8, 1, 2, 0) == "▇" * 8 and tables.progress_bar(8, 0, 0, 0) == " " * 8
+    job = pps_pb2.JobInfo(state=pps_pb2.JOB_SUCCESS, data_total=2, data_skipped=2)
+    job.job.pipeline.name = "edges"
+    assert tables.job_table([job]).splitlines()[1].endswith("success: there were no datums to process")
+    assert tables.job_state_name(pps_pb2.JOB_CREATED) == "-"  # pachctl's JobState has no "created"
+
+    inp = pps_pb2.Input(group=[pps_pb2.Input(pfs=pps_pb2.PFSInput(repo="a", glob="/*"))])
+    assert tables.shorthand_input(inp) == "(Group: default/a:/*)" and tables.shorthand_input(None) == "none"
+    datum = pps_pb2.DatumInfo(data=[pfs_pb2.FileInfo(file=pfs_pb2.File(commit=commit, path="/x"))])
+    assert tables.datum_files(datum) == f"default/r@{'a' * 32}:/x"  # CompactPrintFile
+
+    branch = pfs_pb2.BranchInfo(branch=pfs_pb2.Branch(repo=repo, name="dev"), head=commit)
+    branch.provenance.add(repo=repo, name="master")
+    assert details.branch_details(branch) == (
+        f"Name: r@dev\nHead Commit: r@{'a' * 32} \nProvenance: r@master \n"
+    )  # the template's blanks included
+    text = details.commit_details(listed)
+    assert text.startswith(f"Commit: r@{'a' * 32}\nOriginal Branch: master\nStarted: -")
+    assert "Finished" not in text and "Size:" not in text  # open, no details: pachctl omits both

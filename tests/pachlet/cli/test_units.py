@@ -210,7 +210,7 @@ def test_pipeline_and_datum_and_repo_protos() -> None:
     doc = _roundtrip(protos.repo_info(ri), pfs_pb2.RepoInfo)
     assert doc["repo"]["name"] == "images" and doc["details"]["sizeBytes"] == "4096"
     table = tables.repo_table([protos.repo_info(ri)])
-    assert table.splitlines()[0].split() == ["NAME", "CREATED", "SIZE", "(MASTER)", "DESCRIPTION"]
+    assert table.splitlines()[0].split() == ["PROJECT", "NAME", "CREATED", "SIZE", "(MASTER)", "DESCRIPTION"]
     assert "4KiB" in table and "raw" in table
 
 
