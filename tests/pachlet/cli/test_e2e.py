@@ -132,7 +132,10 @@ def test_repo_branch_commit_file_verbs(work: Path) -> None:
     head = commits[0]
     assert head.parent_commit.id == commits[1].commit.id  # newest first
     ctable = out("list", "commit", "images")
-    assert ctable.splitlines()[0].split()[:4] == ["PROJECT", "REPO", "BRANCH", "COMMIT"] and head.commit.id in ctable
+    assert (
+        ctable.splitlines()[0].split()[:4] == ["PROJECT", "REPO", "BRANCH", "COMMIT"]
+        and head.commit.id in ctable
+    )
     assert columns_aligned(ctable)
     sets = json_lines(pfs_pb2.CommitSetInfo, "list", "commit")
     assert {s.commit_set.id for s in sets} == {c.commit.id for c in commits}
