@@ -1,7 +1,8 @@
 """Human-readable output shaped like pachctl's: aligned tables, relative times and binary sizes.
 
-pachctl writes its tables through Go's ``text/tabwriter`` (minimum cell width 20, padding 3), its
-times through ``pretty.Ago`` (docker/go-units ``HumanDuration`` + " ago") and its sizes through
+pachctl 2.7.6 writes its list tables through src/internal/tabwriter (Go's ``text/tabwriter`` with
+minimum cell width 0 and padding 1, the header repeated every 50 lines; ``version`` uses width 20 and
+padding 3), its times through ``pretty.Ago`` (docker/go-units ``HumanDuration`` + " ago") and its sizes through
 go-units ``BytesSize`` ("%.4g" with binary units). This module reproduces those formats.
 
 The proto modules are imported inside the functions that need their enums: importing
@@ -33,20 +34,69 @@ DATUM_HEADER = ("ID", "FILES", "STATUS", "TIME")
 SECRET_HEADER = ("NAME", "TYPE", "CREATED", "KEYS")
 
 
-def render_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    """Render rows under a header as pachctl's tabwriter would: every column padded to
-    max(widest cell + 3, 20), trailing blanks stripped, one line per row, ending in a newline."""
-    lines = [[str(c) for c in header]] + [["" if c is None else str(c) for c in row] for row in rows]
-    ncols = max(len(line) for line in lines)
-    widths = [MIN_WIDTH] * ncols
-    for line in lines:
-        for i, cell in enumerate(line):
-            widths[i] = max(widths[i], len(cell) + PADDING)
-    out = []
-    for line in lines:
-        text = "".join(cell.ljust(widths[i]) for i, cell in enumerate(line))
-        out.append(text.rstrip())
-    return "\n".join(out) + "\n"
+def tabwrite(lines: Sequence[Sequence[str]], min_width: int, padding: int) -> str:
+    """Go's ``text/tabwriter`` (padchar ' ', no flags) over lines already split at their tabs: every
+    cell but a line's last is tab-terminated, and a column block (consecutive lines that have a
+    terminated cell in that column) is padded to max(min_width, widest cell + padding)."""
+    out: list[str] = []
+
+    def write_lines(widths: list[int], line0: int, line1: int) -> None:
+        for line in lines[line0:line1]:
+            text = []
+            for j, cell in enumerate(line):
+                text.append(cell)
+                if j < len(widths) and j < len(line) - 1:
+                    text.append(" " * (widths[j] - len(cell)))
+            out.append("".join(text))
+
+    def fmt(widths: list[int], line0: int, line1: int) -> None:
+        column = len(widths)
+        this = line0
+        while this < line1:
+            if column >= len(lines[this]) - 1:
+                this += 1
+                continue
+            write_lines(widths, line0, this)
+            line0 = this
+            width = min_width
+            while this < line1 and column < len(lines[this]) - 1:
+                width = max(width, len(lines[this][column]) + padding)
+                this += 1
+            fmt([*widths, width], line0, this)
+            line0 = this
+        write_lines(widths, line0, line1)
+
+    fmt([], 0, len(lines))
+    return "".join(line + "\n" for line in out)
+
+
+def _cells(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[list[str]]:
+    return [[str(c) for c in header]] + [["" if c is None else str(c) for c in row] for row in rows]
+
+
+def render_table(header: Sequence[str], rows: Iterable[Sequence[object]], *, strip: bool = True) -> str:
+    """Rows under a header as the ``ansiterm.NewTabWriter(w, 20, 1, 3, ' ', 0)`` pachctl's ``version``
+    and ``inspect job``'s worker status use: columns max(widest + 3, 20) wide; trailing blanks stripped
+    unless ``strip`` is false (pachctl's rows end in a tab, so it pads the last column too)."""
+    text = tabwrite([[*line, ""] for line in _cells(header, rows)], MIN_WIDTH, PADDING)
+    return "".join(line.rstrip() + "\n" for line in text.splitlines()) if strip else text
+
+
+PACHCTL_PAGE = 50
+"""pachctl's ``tabwriter.Writer`` flushes and repeats the header every 50 lines (``termHeight``)."""
+
+
+def pachctl_table(header: Sequence[str], rows: Iterable[Sequence[object]], *, header_tab: bool = True) -> str:
+    """A list table exactly as pachctl 2.7.6 prints it (src/internal/tabwriter: text/tabwriter with
+    min width 0 and padding 1 over tab-terminated cells, so the last column is padded too; the header
+    again after every 49 rows, each block aligned on its own). ``header_tab=False`` for the headers that
+    do not end in a tab (JobSetHeader), whose last title then stays unpadded."""
+    cells = _cells(header, rows)
+    head = [*cells[0], ""] if header_tab else cells[0]
+    body = [[*row, ""] for row in cells[1:]]
+    step = PACHCTL_PAGE - 1
+    blocks = [body[i : i + step] for i in range(0, len(body), step)] or [[]]
+    return "".join(tabwrite([head, *block], 0, 1) for block in blocks)
 
 
 def bytes_size(size: int | float) -> str:
@@ -175,13 +225,13 @@ def repo_table(infos: Iterable[Any], full: bool = False) -> str:
         (_project(i.repo), _repo_name(i.repo), when(_dt(i.created), full), _size(i), i.description)
         for i in infos
     ]
-    return render_table(REPO_HEADER, rows)
+    return pachctl_table(REPO_HEADER, rows)
 
 
 def branch_table(infos: Iterable[Any]) -> str:
     """``list branch``: BRANCH, HEAD, TRIGGER."""
     rows = [(i.branch.name, i.head.id if _has(i, "head") and i.head.id else "-", "-") for i in infos]
-    return render_table(BRANCH_HEADER, rows)
+    return pachctl_table(BRANCH_HEADER, rows)
 
 
 def origin_name(kind: int) -> str:
@@ -209,7 +259,7 @@ def commit_table(infos: Iterable[Any], full: bool = False) -> str:
                 i.description,
             )
         )
-    return render_table(COMMIT_HEADER, rows)
+    return pachctl_table(COMMIT_HEADER, rows)
 
 
 def commit_set_table(sets: Iterable[Any], full: bool = False) -> str:
@@ -229,7 +279,7 @@ def commit_set_table(sets: Iterable[Any], full: bool = False) -> str:
                 when(max(starts), full) if starts else "-",
             )
         )
-    return render_table(COMMIT_SET_HEADER, rows)
+    return pachctl_table(COMMIT_SET_HEADER, rows)
 
 
 def file_table(infos: Iterable[Any]) -> str:
@@ -240,7 +290,7 @@ def file_table(infos: Iterable[Any]) -> str:
         (i.file.path, "dir" if i.file_type == pfs_pb2.DIR else "file", bytes_size(i.size_bytes))
         for i in infos
     ]
-    return render_table(FILE_HEADER, rows)
+    return pachctl_table(FILE_HEADER, rows)
 
 
 def shorthand_input(inp: Any) -> str:
@@ -296,7 +346,7 @@ def pipeline_table(infos: Iterable[Any], full: bool = False) -> str:
         d = i.details
         input_ = shorthand_input(d.input) if _has(d, "input") else "none"
         rows.append((*head, input_, when(_dt(d.created_at), full), state, d.description))
-    return render_table(PIPELINE_HEADER, rows)
+    return pachctl_table(PIPELINE_HEADER, rows)
 
 
 def _trim(text: str, n: int = 25) -> str:
@@ -330,7 +380,7 @@ def job_table(infos: Iterable[Any], full: bool = False) -> str:
                 state,
             )
         )
-    return render_table(JOB_HEADER, rows)
+    return pachctl_table(JOB_HEADER, rows)
 
 
 def job_set_table(sets: Iterable[Any], full: bool = False) -> str:
@@ -353,7 +403,7 @@ def job_set_table(sets: Iterable[Any], full: bool = False) -> str:
                 when(max(created), full) if created else "-",
             )
         )
-    return render_table(JOB_SET_HEADER, rows)
+    return pachctl_table(JOB_SET_HEADER, rows, header_tab=False)
 
 
 def datum_files(info: Any) -> str:
@@ -381,7 +431,7 @@ def datum_table(infos: Iterable[Any]) -> str:
                 human_duration(secs) if secs else "-",
             )
         )
-    return render_table(DATUM_HEADER, rows)
+    return pachctl_table(DATUM_HEADER, rows)
 
 
 def secret_table(infos: Iterable[Any], keys: Mapping[str, Sequence[str]] | None = None) -> str:
@@ -391,4 +441,4 @@ def secret_table(infos: Iterable[Any], keys: Mapping[str, Sequence[str]] | None 
         (i.secret.name, i.type, ago(_dt(i.creation_timestamp)), ",".join(keys.get(i.secret.name, ())) or "-")
         for i in infos
     ]
-    return render_table(SECRET_HEADER, rows)
+    return pachctl_table(SECRET_HEADER, rows)

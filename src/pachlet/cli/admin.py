@@ -82,5 +82,7 @@ def version(
     if want_json(output, raw):
         emit_json(messages)
         return
-    rows = [("pachlet", __version__), ("pachd", protos.pretty_version(messages[1]))]
-    click.echo(tables.render_table(("COMPONENT", "VERSION"), rows), nl=False)
+    # pachctl flushes its tabwriter (min width 20, padding 3, cells tab-terminated) after its own row,
+    # then writes the pachd row as a block of its own
+    head = tables.tabwrite([["COMPONENT", "VERSION", ""], ["pachlet", __version__, ""]], 20, 3)
+    click.echo(head + tables.tabwrite([["pachd", protos.pretty_version(messages[1]), ""]], 20, 3), nl=False)

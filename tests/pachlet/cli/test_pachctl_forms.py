@@ -288,7 +288,7 @@ def test_tables_follow_pachctls_pretty_printers() -> None:
     assert tables.progress_bar(8, 1, 2, 0) == "▇" * 8 and tables.progress_bar(8, 0, 0, 0) == " " * 8
     job = pps_pb2.JobInfo(state=pps_pb2.JOB_SUCCESS, data_total=2, data_skipped=2)
     job.job.pipeline.name = "edges"
-    assert tables.job_table([job]).splitlines()[1].endswith("success: there were no datums to process")
+    assert tables.job_table([job]).splitlines()[1].endswith("success: there were no datums to process ")
     assert tables.job_state_name(pps_pb2.JOB_CREATED) == "-"  # pachctl's JobState has no "created"
 
     inp = pps_pb2.Input(group=[pps_pb2.Input(pfs=pps_pb2.PFSInput(repo="a", glob="/*"))])
@@ -304,3 +304,20 @@ def test_tables_follow_pachctls_pretty_printers() -> None:
     text = details.commit_details(listed)
     assert text.startswith(f"Commit: r@{'a' * 32}\nOriginal Branch: master\nStarted: -")
     assert "Finished" not in text and "Size:" not in text  # open, no details: pachctl omits both
+
+
+def test_pachctl_table_is_src_internal_tabwriter() -> None:
+    from pachlet import tables
+
+    text = tables.pachctl_table(("NAME", "TYPE", "SIZE"), [("/a", "file", "1B"), ("/longer", "dir", "10B")])
+    # min width 0, padding 1, every cell tab-terminated (the last column padded too)
+    assert text == "NAME    TYPE SIZE \n/a      file 1B   \n/longer dir  10B  \n"
+    rows = [(f"/f{i:03d}", "file", "1B") for i in range(120)]
+    lines = tables.pachctl_table(tables.FILE_HEADER, rows).splitlines()
+    assert [i for i, line in enumerate(lines) if line.startswith("NAME")] == [0, 50, 100]  # termHeight
+    assert len(lines) == 123
+    # JobSetHeader has no trailing tab: its last title stays unpadded while the rows' cells are padded
+    sets = tables.pachctl_table(
+        tables.JOB_SET_HEADER, [("x" * 32, 1, "▇", "now", "a long while ago")], header_tab=False
+    )
+    assert sets.splitlines()[0].endswith("MODIFIED") and sets.splitlines()[1].endswith("a long while ago ")
