@@ -143,7 +143,7 @@ def _walk(path: str, src: str, untar: bool) -> list[PutOp]:
         return [PutOp("tree", path, src)]
     ops: list[PutOp] = []
     for f in sorted(files):
-        dest = clean(posixpath.join(path, Path(f).relative_to(src).as_posix()))
+        dest = clean(posixpath.join(path, Path(os.path.relpath(f, src)).as_posix()))
         ops.extend(_helper(dest, f, False, untar))
     return ops
 
