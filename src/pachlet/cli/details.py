@@ -18,6 +18,7 @@ from pachlet.tables import (
     origin_name,
     pipeline_state_name,
     render_table,
+    tabwrite,
     time_difference,
     when,
 )
@@ -234,3 +235,67 @@ def secret_details(i: Any, keys: Sequence[str] = ()) -> str:
         f"Name: {i.secret.name}\nType: {i.type}\nCreated: {ago(_dt(i.creation_timestamp))}\n"
         f"Keys: {', '.join(keys) or '-'}\n"
     )
+
+
+def go_duration(ns: int) -> str:
+    """Go's ``time.Duration.String``: ``0s``, ``150ms``, ``1.5s``, ``2m3.25s``, ``1h0m0s``."""
+    if ns == 0:
+        return "0s"
+    sign, u = ("-" if ns < 0 else ""), abs(ns)
+
+    def frac(value: int, unit: int) -> str:
+        whole, rest = divmod(value, unit)
+        digits = str(rest).rjust(len(str(unit)) - 1, "0").rstrip("0")
+        return f"{whole}.{digits}" if digits else str(whole)
+
+    if u < 1_000:
+        return f"{sign}{u}ns"
+    if u < 1_000_000:
+        return f"{sign}{frac(u, 1_000)}µs"
+    if u < 1_000_000_000:
+        return f"{sign}{frac(u, 1_000_000)}ms"
+    minutes, rest = divmod(u, 60_000_000_000)
+    hours, minutes = divmod(minutes, 60)
+    text = (f"{hours}h" if hours else "") + (f"{minutes}m" if hours or minutes else "")
+    return f"{sign}{text}{frac(rest, 1_000_000_000)}s"
+
+
+def _ns(d: Any) -> int:
+    return d.seconds * 1_000_000_000 + d.nanos
+
+
+def datum_details(i: Any) -> str:
+    """``inspect datum`` as pachctl's ``PrintDetailedDatumInfo`` writes it straight to stdout: ``label<TAB>
+    value`` lines (the tabs are not aligned), Go durations, and the PFS State and Inputs tables through
+    a tabwriter of width 10, padding 3."""
+    from python_pachyderm.proto.v2.pps import pps_pb2
+
+    st = i.stats
+    total = _ns(st.download_time) + _ns(st.process_time) + _ns(st.upload_time)
+    lines = [
+        f"ID\t{i.datum.id}",
+        f"Job ID\t{i.datum.job.id}",
+        f"Image ID\t{i.image_id}",
+        f"State\t{pps_pb2.DatumState.Name(i.state)}",
+        f"Data Downloaded\t{bytes_size(st.download_bytes)}",
+        f"Data Uploaded\t{bytes_size(st.upload_bytes)}",
+        f"Total Time\t{go_duration(total)}",
+        f"Download Time\t{go_duration(_ns(st.download_time))}",
+        f"Process Time\t{go_duration(_ns(st.process_time))}",
+        f"Upload Time\t{go_duration(_ns(st.upload_time))}",
+    ]
+    text = "\n".join(lines) + "\nPFS State:\n"
+    states = [i.pfs_state] if _has(i, "pfs_state") else []
+    text += _file_table(states) + "Inputs:\n" + _file_table([d.file for d in i.data])
+    return text
+
+
+def _file_table(files: Sequence[Any]) -> str:
+    """pachctl's ``PrintFileHeader`` / ``PrintFile`` rows (``  REPO COMMIT PATH``, the repo as
+    ``project/repo``) through ``ansiterm.NewTabWriter(w, 10, 1, 3, ' ', 0)``."""
+    rows = [["  REPO", "COMMIT", "PATH", ""]]
+    for f in files:
+        c = f.commit
+        repo = c.branch.repo if c.branch.repo.name else c.repo
+        rows.append([f"  {_project(repo)}/{repo.name}", c.id, f.path, ""])
+    return tabwrite(rows, 10, 3)

@@ -321,3 +321,25 @@ def test_pachctl_table_is_src_internal_tabwriter() -> None:
         tables.JOB_SET_HEADER, [("x" * 32, 1, "▇", "now", "a long while ago")], header_tab=False
     )
     assert sets.splitlines()[0].endswith("MODIFIED") and sets.splitlines()[1].endswith("a long while ago ")
+
+
+def test_inspect_datum_is_pachctls_print_detailed_datum_info() -> None:
+    from python_pachyderm.proto.v2.pps import pps_pb2
+
+    from pachlet.cli import details
+
+    assert [details.go_duration(n) for n in (0, 1500, 1_500_000, 60 * 10**9, 3_723_250_000_000)] == [
+        "0s", "1.5µs", "1.5ms", "1m0s", "1h2m3.25s"
+    ]  # fmt: skip
+    repo = pfs_pb2.Repo(name="raw", type="user", project=pfs_pb2.Project(name="default"))
+    f = pfs_pb2.File(commit=pfs_pb2.Commit(id="c" * 32, repo=repo), path="/a.txt")
+    info = pps_pb2.DatumInfo(state=pps_pb2.DatumState.SUCCESS, data=[pfs_pb2.FileInfo(file=f)])
+    info.datum.id = "d" * 64
+    info.datum.job.id = "j" * 32
+    info.stats.process_time.FromMilliseconds(1500)
+    text = details.datum_details(info)
+    assert text.startswith(f"ID\t{'d' * 64}\nJob ID\t{'j' * 32}\nImage ID\t\nState\tSUCCESS\n")
+    assert "Total Time\t1.5s\nDownload Time\t0s\nProcess Time\t1.5s\n" in text
+    # width 10, padding 3: REPO is 13 + 3 wide, COMMIT 32 + 3, PATH max(10, 6 + 3)
+    inputs = f"Inputs:\n  REPO{' ' * 10}COMMIT{' ' * 29}PATH      \n  default/raw   {'c' * 32}   /a.txt    \n"
+    assert text.endswith(inputs)
