@@ -263,6 +263,35 @@ def test_version_is_the_same_through_python_pachyderm_and_the_cli(tmp_path: Path
         served.stop()
 
 
+@pytest.mark.e2e
+def test_put_file_and_list_commit_forms_through_pachd(src: Path, tmp_path: Path) -> None:
+    """The same forms through ``--pachd`` (python-pachyderm's ModifyFile and ListCommit)."""
+    served = Served(tmp_path / "served-root")
+    try:
+        pachd = ("--pachd", served.address)
+        run(*pachd, "create", "repo", "r")
+        run(*pachd, "put", "file", "-r", "r@master:/", "-f", "dir")
+        run(*pachd, "put", "file", "r@master:/many", "-f", "t.txt,dir/f1")
+        with tarfile.open(src / "a.tar", "w") as tf:
+            tf.add(src / "t.txt", arcname="from-tar.txt")
+        run(*pachd, "put", "file", "r@master", "-f", "a.tar", "--untar")
+        files = [
+            f.file.path
+            for f in served.client().walk_file(("r", "master"), "/")
+            if f.file_type == pfs_pb2.FILE
+        ]
+        assert sorted(files) == ["/f1", "/from-tar.txt", "/many/f1", "/many/t.txt", "/sub/f2"]
+        lines = run(*pachd, "list", "commit", "r@master", "-o", "json").stdout.splitlines()
+        ids = [json.loads(line)["commit"]["id"] for line in lines]
+        assert len(ids) == 3
+        listed = run(*pachd, "list", "commit", "r@master", "--from", ids[2], "-o", "json").stdout
+        assert [json.loads(x)["commit"]["id"] for x in listed.splitlines()] == ids[:2]
+        table = run(*pachd, "list", "commit", "r").stdout.splitlines()
+        assert table[0].split()[:2] == ["PROJECT", "REPO"] and len(table) == 4
+    finally:
+        served.stop()
+
+
 # ------------------------------------------------------------------ tables and details (pure functions)
 
 
