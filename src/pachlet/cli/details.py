@@ -18,6 +18,7 @@ from pachlet.tables import (
     origin_name,
     pipeline_state_name,
     render_table,
+    secret_table,
     tabwrite,
     time_difference,
     when,
@@ -230,11 +231,9 @@ def job_details(i: Any, full: bool = False) -> str:
 
 
 def secret_details(i: Any, keys: Sequence[str] = ()) -> str:
-    """``inspect secret``: name, type, created and key names (never values)."""
-    return (
-        f"Name: {i.secret.name}\nType: {i.type}\nCreated: {ago(_dt(i.creation_timestamp))}\n"
-        f"Keys: {', '.join(keys) or '-'}\n"
-    )
+    """``inspect secret`` as pachctl prints it: the ``list secret`` table with one row (pachlet's KEYS
+    column included: key names, never values)."""
+    return secret_table([i], {i.secret.name: keys})
 
 
 def go_duration(ns: int) -> str:
