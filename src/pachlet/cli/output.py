@@ -3,6 +3,7 @@ progress bars for the jobs a command runs. Table rendering itself lives in ``pac
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,10 @@ if TYPE_CHECKING:
     from pachlet.cli.backend import Backend
 
 OUTPUT_FORMATS = ("table", "json", "yaml")
+
+PROTOJSON_FORMAT_COMMANDS = frozenset({"logs"})
+"""Commands whose ``--raw`` pachctl prints with ``protojson.Format`` (camelCase JSON names, one indented
+document per line group, each followed by a newline) instead of cmdutil's encoder: ``getLogs``."""
 
 
 def output_option(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -50,7 +55,10 @@ def emit_json(messages: Iterable[Message]) -> None:
     ctx = click.get_current_context(silent=True)
     params = ctx.params if ctx is not None else {}
     output, raw = params.get("output") or "json", bool(params.get("raw"))
-    if output == "yaml":
+    if raw and ctx is not None and ctx.info_name in PROTOJSON_FORMAT_COMMANDS:
+        for m in messages:  # pachctl: fmt.Println(protojson.Format(msg)), JSON names, indented
+            click.echo(json.dumps(protos.to_dict(m), indent=2, ensure_ascii=False))
+    elif output == "yaml":
         click.echo("---\n".join(protos.to_pachctl_yaml(m) for m in messages), nl=False)
     elif raw:
         click.echo("".join(protos.to_pachctl_json(m) for m in messages), nl=False)

@@ -227,6 +227,22 @@ def test_raw_prints_like_pachctl_and_o_json_yaml(src: Path) -> None:
     assert sorted(d["branch"]["name"] for d in ydocs) == ["dev", "master"]
 
 
+def test_logs_raw_is_protojson_format(src: Path) -> None:
+    """pachctl's getLogs prints ``--raw`` with ``protojson.Format``: JSON names, indented, a newline after
+    each message (not cmdutil's encoder the other verbs use)."""
+    run("put", "file", "r@master:/a", "-f", "t.txt")
+    spec = src / "echo.json"
+    spec.write_text(json.dumps({
+        "pipeline": {"name": "echo"}, "input": {"pfs": {"repo": "r", "glob": "/"}},
+        "transform": {"cmd": ["sh", "-c", "echo hello"], "image": "ubuntu:20.04"},
+    }))  # fmt: skip
+    run("--runtime", "host", "create", "pipeline", "-f", str(spec))
+    raw = run("logs", "-p", "echo", "--raw").stdout
+    doc, end = json.JSONDecoder().raw_decode(raw)
+    assert raw.startswith('{\n  "') and raw[end] == "\n"
+    assert doc["pipelineName"] == "echo" and doc["message"] == "hello" and "pipeline_name" not in doc
+
+
 # --------------------------------------------------------------------------------------------- version
 
 
