@@ -171,4 +171,4 @@ def wait_commit(ctx: click.Context, commit_ref: str, output: str, raw: bool, ful
     if want_json(output, raw):
         emit_json([info])
     else:
-        click.echo(tables.commit_table([info], full_timestamps), nl=False)
+        click.echo(details.commit_details(info, full_timestamps), nl=False)

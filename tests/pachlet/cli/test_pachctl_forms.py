@@ -184,6 +184,8 @@ def test_list_commit_forms_and_flags(src: Path) -> None:
     assert [c.commit.id for c in _commits("r", "--origin", "user")] == [head, mid, first]
     assert _commits("r", "--origin", "AUTO") == []
     assert [c.commit.id for c in _commits("r", "--all")] == [head, mid, first]
+    waited = run("wait", "commit", "r@master").stdout  # pachctl: PrintDetailedCommitInfo, not a table
+    assert waited.startswith(f"Commit: r@{head}\nOriginal Branch: master\nParent: {mid}\nStarted: ")
     (one,) = _commits(head)  # a global ID: its commits
     assert one.commit.id == head
     sets = run("list", "commit", "-n", "2").stdout.splitlines()
