@@ -17,10 +17,8 @@ the server; this module refuses them with one clear error.
 from __future__ import annotations
 
 import csv
-import gzip
 import os
 import posixpath
-import tarfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,6 +149,9 @@ def _walk(path: str, src: str, untar: bool) -> list[PutOp]:
 def tar_entries(source: str) -> Iterable[tuple[str, bytes]]:
     """(name, bytes) of every regular entry of a ``.tar`` / ``.tar.gz`` / ``.tgz`` file, in order
     (directories skipped, as pachctl's ``PutFileTAR`` skips them)."""
+    import gzip  # only ``--untar`` pays for these
+    import tarfile
+
     opener = gzip.open if source.endswith((".tar.gz", ".tgz")) else open
     try:
         with opener(source, "rb") as raw, tarfile.open(fileobj=raw, mode="r|") as tf:  # type: ignore[operator]
