@@ -1,7 +1,8 @@
-"""pachlet records -> python-pachyderm 7.6 proto messages, and their one-line JSON form.
+"""pachlet records -> python-pachyderm 7.6 proto messages, their JSON forms (one line, or pachctl's
+``--raw``), and the one pachd version pachlet answers as (``PACHD_VERSION``).
 
-The CLI's ``-o json`` output and the gRPC server both go through these converters, so a script written
-against ``pachctl ... -o json`` or python-pachyderm sees the messages Pachyderm itself sends. This module
+The CLI's ``--raw`` / ``-o json`` output and the gRPC server both go through these converters, so a
+script written against ``pachctl ... --raw`` or python-pachyderm sees the messages Pachyderm sends. This module
 knows nothing about click or the command line.
 """
 
