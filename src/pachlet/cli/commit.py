@@ -93,7 +93,8 @@ def list_commit(
                     raise PachletError(f"cannot specify {flag} when listing subcommits")
             infos = b.commit_set(target)
         else:
-            infos = commit_history(b, parse_ref(target, allow_path=False), from_, _origin_kind(origin))
+            ref = parse_ref(target, allow_path=False)
+            infos = commit_history(b, ref, from_, _origin_kind(origin), number)
     infos = infos[:number] if number else infos
     if as_json:
         emit_json(infos)
@@ -115,27 +116,27 @@ def _origin_kind(text: str) -> int:
     return kind
 
 
-def commit_history(b: Backend, ref: Ref, from_: str, origin: int) -> list[Any]:
+def commit_history(b: Backend, ref: Ref, from_: str, origin: int, number: int = 0) -> list[Any]:
     """pachd's ListCommit for one repo (src/server/pfs/server/driver.go ``listCommit``): without a ref
     every commit of the repo, newest first; with one, the parent chain from that commit back to (not
-    including) ``from_``; only commits of ``origin`` when one is given."""
-    every = b.list_commits(ref.repo, None, None)
+    including) ``from_``; only commits of ``origin`` when one is given; at most ``number`` (0: all).
+    With a ``number`` the chain is walked one commit at a time, so ``-n 5`` does not read the repo."""
     if from_:
         if not ref.has_ref:
             raise PachletError("cannot use `from` commit without `to` commit")
         b.inspect_commit(ref.repo, from_)  # pachd checks that the `from` commit exists
-    if ref.has_ref:
-        by_id = {c.commit.id: c for c in every}
-        cursor: Any = b.inspect_commit(ref.repo, resolve_ref(b, ref))
-        chain = []
-        while cursor is not None and cursor.commit.id != from_:
+    if not ref.has_ref:
+        found = [c for c in b.list_commits(ref.repo, None, None) if not origin or c.origin.kind == origin]
+        return found[:number] if number else found
+    by_id = {} if number else {c.commit.id: c for c in b.list_commits(ref.repo, None, None)}
+    cursor: Any = b.inspect_commit(ref.repo, resolve_ref(b, ref))
+    chain: list[Any] = []
+    while cursor is not None and cursor.commit.id != from_ and not (number and len(chain) >= number):
+        if not origin or cursor.origin.kind == origin:
             chain.append(cursor)
-            parent = cursor.parent_commit.id if cursor.HasField("parent_commit") else ""
-            cursor = by_id.get(parent) if parent else None
-            if parent and cursor is None:
-                cursor = b.inspect_commit(ref.repo, parent)
-        every = chain
-    return [c for c in every if not origin or c.origin.kind == origin]
+        parent = cursor.parent_commit.id if cursor.HasField("parent_commit") else ""
+        cursor = (by_id.get(parent) or b.inspect_commit(ref.repo, parent)) if parent else None
+    return chain
 
 
 @inspect.command("commit")
