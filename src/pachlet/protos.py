@@ -1,7 +1,8 @@
-"""pachlet records -> python-pachyderm 7.6 proto messages, and their one-line JSON form.
+"""pachlet records -> python-pachyderm 7.6 proto messages, their JSON forms (one line, or pachctl's
+``--raw``), and the one pachd version pachlet answers as (``PACHD_VERSION``).
 
-The CLI's ``-o json`` output and the gRPC server both go through these converters, so a script written
-against ``pachctl ... -o json`` or python-pachyderm sees the messages Pachyderm itself sends. This module
+The CLI's ``--raw`` / ``-o json`` output and the gRPC server both go through these converters, so a
+script written against ``pachctl ... --raw`` or python-pachyderm sees the messages Pachyderm sends. This module
 knows nothing about click or the command line.
 """
 
@@ -19,6 +20,10 @@ from python_pachyderm.proto.v2.pfs import pfs_pb2
 from python_pachyderm.proto.v2.pps import pps_pb2
 
 from pachlet import records as r
+
+PACHD_VERSION = (2, 7, 6)
+"""The pachd release pachlet answers as, everywhere (GetVersion, ``pachlet version``, ``-o json``): the
+last 2.7 whose ``egress.sqlDatabase`` ships the Snowflake driver."""
 
 DEFAULT_PROJECT = "default"
 USER_REPO_TYPE = "user"
@@ -418,6 +423,42 @@ def to_dict(msg: Message) -> dict[str, Any]:
     return json_format.MessageToDict(msg, preserving_proto_field_name=False)
 
 
-def to_json_line(msg: Message) -> str:
-    """The message in protobuf's JSON mapping (camelCase) as one compact line, without a newline."""
-    return json.dumps(to_dict(msg), separators=(",", ":"), ensure_ascii=False)
+def to_json_line(msg: Message, *, proto_names: bool = False) -> str:
+    """The message in protobuf's JSON mapping (camelCase, or with ``proto_names`` the .proto field names
+    pachctl prints) as one compact line, without a newline."""
+    doc = json_format.MessageToDict(msg, preserving_proto_field_name=proto_names)
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+
+
+def to_pachctl_json(msg: Message) -> str:
+    """The message as ``pachctl ... --raw`` prints it (src/internal/serde/json_encoder.go: protojson
+    with ``UseProtoNames`` and a 2-space indent, no newline after the closing brace)."""
+    doc = json_format.MessageToDict(msg, preserving_proto_field_name=True)
+    return json.dumps(doc, indent=2, ensure_ascii=False)
+
+
+def to_pachctl_yaml(msg: Message) -> str:
+    """The message as ``pachctl ... --raw -o yaml`` prints it (serde's YAML encoder: the proto-named JSON
+    re-encoded as YAML, keys sorted, 4-space indent), ending in a newline."""
+    import yaml
+
+    doc = json_format.MessageToDict(msg, preserving_proto_field_name=True)
+    return yaml.safe_dump(doc, indent=4, sort_keys=True, allow_unicode=True, default_flow_style=False)
+
+
+def version_message() -> Any:
+    """The ``versionpb.Version`` pachlet answers GetVersion with: pachd 2.7.6, ``additional`` naming
+    pachlet (as pachd puts build details there)."""
+    from python_pachyderm.proto.v2.version.versionpb import version_pb2
+
+    from pachlet import __version__
+
+    major, minor, micro = PACHD_VERSION
+    return version_pb2.Version(
+        major=major, minor=minor, micro=micro, additional=f"pachlet-{__version__}", platform="pachlet"
+    )
+
+
+def pretty_version(v: Any) -> str:
+    """pachctl's ``version.PrettyPrintVersion``: ``major.minor.micro`` followed by ``additional``."""
+    return f"{v.major}.{v.minor}.{v.micro}{v.additional}"

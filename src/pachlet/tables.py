@@ -1,7 +1,8 @@
 """Human-readable output shaped like pachctl's: aligned tables, relative times and binary sizes.
 
-pachctl writes its tables through Go's ``text/tabwriter`` (minimum cell width 20, padding 3), its
-times through ``pretty.Ago`` (docker/go-units ``HumanDuration`` + " ago") and its sizes through
+pachctl 2.7.6 writes its list tables through src/internal/tabwriter (Go's ``text/tabwriter`` with
+minimum cell width 0 and padding 1, the header repeated every 50 lines; ``version`` uses width 20 and
+padding 3), its times through ``pretty.Ago`` (docker/go-units ``HumanDuration`` + " ago") and its sizes through
 go-units ``BytesSize`` ("%.4g" with binary units). This module reproduces those formats.
 
 The proto modules are imported inside the functions that need their enums: importing
@@ -20,33 +21,82 @@ PADDING = 3
 
 _BINARY_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
 
-# pachctl's headers (src/server/pfs/pretty and src/server/pps/pretty, 2.x)
-REPO_HEADER = ("NAME", "CREATED", "SIZE (MASTER)", "DESCRIPTION")
+# pachctl's headers (src/server/pfs/pretty/pretty.go and src/server/pps/pretty/pretty.go, v2.7.6)
+REPO_HEADER = ("PROJECT", "NAME", "CREATED", "SIZE (MASTER)", "DESCRIPTION")
 BRANCH_HEADER = ("BRANCH", "HEAD", "TRIGGER")
-COMMIT_HEADER = ("REPO", "BRANCH", "COMMIT", "FINISHED", "SIZE", "ORIGIN", "DESCRIPTION")
+COMMIT_HEADER = ("PROJECT", "REPO", "BRANCH", "COMMIT", "FINISHED", "SIZE", "ORIGIN", "DESCRIPTION")
 COMMIT_SET_HEADER = ("ID", "SUBCOMMITS", "PROGRESS", "CREATED", "MODIFIED")
 FILE_HEADER = ("NAME", "TYPE", "SIZE")
-PIPELINE_HEADER = ("NAME", "VERSION", "INPUT", "CREATED", "STATE / LAST JOB", "DESCRIPTION")
-JOB_HEADER = ("PIPELINE", "ID", "STARTED", "DURATION", "RESTART", "PROGRESS", "DL", "UL", "STATE")
+PIPELINE_HEADER = ("PROJECT", "NAME", "VERSION", "INPUT", "CREATED", "STATE / LAST JOB", "DESCRIPTION")
+JOB_HEADER = ("PROJECT", "PIPELINE", "ID", "STARTED", "DURATION", "RESTART", "PROGRESS", "DL", "UL", "STATE")
 JOB_SET_HEADER = ("ID", "SUBJOBS", "PROGRESS", "CREATED", "MODIFIED")
 DATUM_HEADER = ("ID", "FILES", "STATUS", "TIME")
 SECRET_HEADER = ("NAME", "TYPE", "CREATED", "KEYS")
 
 
-def render_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    """Render rows under a header as pachctl's tabwriter would: every column padded to
-    max(widest cell + 3, 20), trailing blanks stripped, one line per row, ending in a newline."""
-    lines = [[str(c) for c in header]] + [["" if c is None else str(c) for c in row] for row in rows]
-    ncols = max(len(line) for line in lines)
-    widths = [MIN_WIDTH] * ncols
-    for line in lines:
-        for i, cell in enumerate(line):
-            widths[i] = max(widths[i], len(cell) + PADDING)
-    out = []
-    for line in lines:
-        text = "".join(cell.ljust(widths[i]) for i, cell in enumerate(line))
-        out.append(text.rstrip())
-    return "\n".join(out) + "\n"
+def tabwrite(lines: Sequence[Sequence[str]], min_width: int, padding: int) -> str:
+    """Go's ``text/tabwriter`` (padchar ' ', no flags) over lines already split at their tabs: every
+    cell but a line's last is tab-terminated, and a column block (consecutive lines that have a
+    terminated cell in that column) is padded to max(min_width, widest cell + padding)."""
+    out: list[str] = []
+
+    def write_lines(widths: list[int], line0: int, line1: int) -> None:
+        for line in lines[line0:line1]:
+            text = []
+            for j, cell in enumerate(line):
+                text.append(cell)
+                if j < len(widths) and j < len(line) - 1:
+                    text.append(" " * (widths[j] - len(cell)))
+            out.append("".join(text))
+
+    def fmt(widths: list[int], line0: int, line1: int) -> None:
+        column = len(widths)
+        this = line0
+        while this < line1:
+            if column >= len(lines[this]) - 1:
+                this += 1
+                continue
+            write_lines(widths, line0, this)
+            line0 = this
+            width = min_width
+            while this < line1 and column < len(lines[this]) - 1:
+                width = max(width, len(lines[this][column]) + padding)
+                this += 1
+            fmt([*widths, width], line0, this)
+            line0 = this
+        write_lines(widths, line0, line1)
+
+    fmt([], 0, len(lines))
+    return "".join(line + "\n" for line in out)
+
+
+def _cells(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[list[str]]:
+    return [[str(c) for c in header]] + [["" if c is None else str(c) for c in row] for row in rows]
+
+
+def render_table(header: Sequence[str], rows: Iterable[Sequence[object]], *, strip: bool = True) -> str:
+    """Rows under a header as the ``ansiterm.NewTabWriter(w, 20, 1, 3, ' ', 0)`` pachctl's ``version``
+    and ``inspect job``'s worker status use: columns max(widest + 3, 20) wide; trailing blanks stripped
+    unless ``strip`` is false (pachctl's rows end in a tab, so it pads the last column too)."""
+    text = tabwrite([[*line, ""] for line in _cells(header, rows)], MIN_WIDTH, PADDING)
+    return "".join(line.rstrip() + "\n" for line in text.splitlines()) if strip else text
+
+
+PACHCTL_PAGE = 50
+"""pachctl's ``tabwriter.Writer`` flushes and repeats the header every 50 lines (``termHeight``)."""
+
+
+def pachctl_table(header: Sequence[str], rows: Iterable[Sequence[object]], *, header_tab: bool = True) -> str:
+    """A list table exactly as pachctl 2.7.6 prints it (src/internal/tabwriter: text/tabwriter with
+    min width 0 and padding 1 over tab-terminated cells, so the last column is padded too; the header
+    again after every 49 rows, each block aligned on its own). ``header_tab=False`` for the headers that
+    do not end in a tab (JobSetHeader), whose last title then stays unpadded."""
+    cells = _cells(header, rows)
+    head = [*cells[0], ""] if header_tab else cells[0]
+    body = [[*row, ""] for row in cells[1:]]
+    step = PACHCTL_PAGE - 1
+    blocks = [body[i : i + step] for i in range(0, len(body), step)] or [[]]
+    return "".join(tabwrite([head, *block], 0, 1) for block in blocks)
 
 
 def bytes_size(size: int | float) -> str:
@@ -127,17 +177,17 @@ def progress(processed: int, skipped: int, total: int, recovered: int = 0) -> st
 
 
 def progress_bar(width: int, success: int, in_progress: int, failure: int) -> str:
-    """pachctl's compact progress bar (``pretty.ProgressBar``) as plain characters: '▇' done,
-    '░' pending, 'x' failed, ``width`` characters in all."""
+    """pachctl's ``pretty.ProgressBar`` as it prints without a terminal (no colours): ``width`` cells,
+    cell i is '▇' while ``i * total`` is below ``(success + in_progress + failure) * width`` and blank
+    after; with any failure the last cell is always '▇' (red on a terminal)."""
     total = success + in_progress + failure
-    if total <= 0:
-        return "-"
-    done_w = round(width * success / total)
-    fail_w = round(width * failure / total)
-    if failure and fail_w == 0:
-        fail_w = 1
-    done_w = min(done_w, width - fail_w)
-    return "▇" * done_w + "░" * (width - done_w - fail_w) + "x" * fail_w
+    cells = []
+    for i in range(width):
+        if (i == width - 1 and failure != 0) or i * total < total * width:
+            cells.append("▇")
+        else:
+            cells.append(" ")
+    return "".join(cells)
 
 
 # --- tables from proto messages (the same for a local root and a pachd) ----------------------------
@@ -153,46 +203,63 @@ def _has(msg: Any, name: str) -> bool:
     return msg.HasField(name)
 
 
+def _project(msg: Any) -> str:
+    return msg.project.name or "default"
+
+
+def _repo_name(repo: Any) -> str:
+    """A repo as pachctl's tables name it: ``name``, or ``name.type`` for a non-user repo (spec, meta)."""
+    return repo.name if repo.type in ("", "user") else f"{repo.name}.{repo.type}"
+
+
+def _size(info: Any) -> str:
+    """SIZE cells: the details' size, or "≤ upper bound" when the message carries no details."""
+    if _has(info, "details"):
+        return bytes_size(info.details.size_bytes)
+    return f"\u2264 {bytes_size(info.size_bytes_upper_bound)}"
+
+
 def repo_table(infos: Iterable[Any], full: bool = False) -> str:
-    """``list repo``: NAME, CREATED, SIZE (MASTER), DESCRIPTION."""
+    """``list repo``: PROJECT, NAME, CREATED, SIZE (MASTER), DESCRIPTION."""
     rows = [
-        (i.repo.name, when(_dt(i.created), full), bytes_size(i.details.size_bytes or i.size_bytes_upper_bound),
-         i.description)
+        (_project(i.repo), _repo_name(i.repo), when(_dt(i.created), full), _size(i), i.description)
         for i in infos
-    ]  # fmt: skip
-    return render_table(REPO_HEADER, rows)
+    ]
+    return pachctl_table(REPO_HEADER, rows)
 
 
 def branch_table(infos: Iterable[Any]) -> str:
     """``list branch``: BRANCH, HEAD, TRIGGER."""
     rows = [(i.branch.name, i.head.id if _has(i, "head") and i.head.id else "-", "-") for i in infos]
-    return render_table(BRANCH_HEADER, rows)
+    return pachctl_table(BRANCH_HEADER, rows)
 
 
 def origin_name(kind: int) -> str:
-    """USER / AUTO / FSCK for a pfs.OriginKind value."""
+    """USER / AUTO / FSCK (ORIGIN_KIND_UNKNOWN for 0) for a pfs.OriginKind value, as Go's ``%v``."""
     from python_pachyderm.proto.v2.pfs import pfs_pb2
 
-    return pfs_pb2.OriginKind.Name(kind) if kind else "-"
+    return pfs_pb2.OriginKind.Name(kind)
 
 
 def commit_table(infos: Iterable[Any], full: bool = False) -> str:
-    """``list commit REPO``: REPO, BRANCH, COMMIT, FINISHED, SIZE, ORIGIN, DESCRIPTION."""
+    """``list commit``: PROJECT, REPO, BRANCH, COMMIT, FINISHED, SIZE, ORIGIN, DESCRIPTION."""
     rows = []
     for i in infos:
+        repo = i.commit.branch.repo if i.commit.branch.repo.name else i.commit.repo
         finished = _dt(i.finished) if _has(i, "finished") else None
         rows.append(
             (
-                i.commit.repo.name or i.commit.branch.repo.name,
-                i.commit.branch.name or "-",
+                _project(repo),
+                _repo_name(repo),
+                i.commit.branch.name,
                 i.commit.id,
-                when(finished, full) if finished else "-",
-                bytes_size(i.details.size_bytes or i.size_bytes_upper_bound) if finished else "-",
+                when(finished, full) if _has(i, "finished") else "-",
+                _size(i),
                 origin_name(i.origin.kind),
                 i.description,
             )
         )
-    return render_table(COMMIT_HEADER, rows)
+    return pachctl_table(COMMIT_HEADER, rows)
 
 
 def commit_set_table(sets: Iterable[Any], full: bool = False) -> str:
@@ -201,7 +268,7 @@ def commit_set_table(sets: Iterable[Any], full: bool = False) -> str:
     for s in sets:
         commits = list(s.commits)
         done = sum(1 for c in commits if _has(c, "finished") and not c.error)
-        failed = sum(1 for c in commits if c.error)
+        failed = sum(1 for c in commits if _has(c, "finished") and c.error)
         starts = [t for t in (_dt(c.started) for c in commits) if t is not None]
         rows.append(
             (
@@ -212,7 +279,7 @@ def commit_set_table(sets: Iterable[Any], full: bool = False) -> str:
                 when(max(starts), full) if starts else "-",
             )
         )
-    return render_table(COMMIT_SET_HEADER, rows)
+    return pachctl_table(COMMIT_SET_HEADER, rows)
 
 
 def file_table(infos: Iterable[Any]) -> str:
@@ -223,31 +290,34 @@ def file_table(infos: Iterable[Any]) -> str:
         (i.file.path, "dir" if i.file_type == pfs_pb2.DIR else "file", bytes_size(i.size_bytes))
         for i in infos
     ]
-    return render_table(FILE_HEADER, rows)
+    return pachctl_table(FILE_HEADER, rows)
 
 
 def shorthand_input(inp: Any) -> str:
-    """pachctl's one-line input summary: ``repo:/glob``, ``(a:/* ⨯ b:/)``, ``(a ∪ b)``, ``name:@daily``."""
+    """pachctl's ``ShorthandInput``: ``project/repo:glob``, ``(a ⨯ b)``, ``(a ⋈ b)``, ``(a ∪ b)``,
+    ``(Group: a, b)``, ``name:spec`` for a cron, ``none`` without an input."""
     if inp is None:
-        return "-"
+        return "none"
     if inp.HasField("pfs"):
-        return f"{inp.pfs.repo}:{inp.pfs.glob}"
-    if inp.HasField("cron"):
-        return f"{inp.cron.name}:{inp.cron.spec}"
-    for kind, sep in (("cross", " ⨯ "), ("union", " ∪ "), ("join", " ⋈ "), ("group", ", ")):
+        return f"{inp.pfs.project or 'default'}/{inp.pfs.repo}:{inp.pfs.glob}"
+    for kind, sep in (("cross", " ⨯ "), ("join", " ⋈ "), ("group", ", "), ("union", " ∪ ")):
         parts = list(getattr(inp, kind))
         if parts:
             text = sep.join(shorthand_input(p) for p in parts)
-            return f"({text})" if kind != "group" else f"group({text})"
-    return "-"
+            return f"(Group: {text})" if kind == "group" else f"({text})"
+    if inp.HasField("cron"):
+        return f"{inp.cron.name}:{inp.cron.spec}"
+    return ""
 
 
 def job_state_name(state: int) -> str:
-    """ "success", "failure", "running", ... for a pps.JobState value ("-" when unknown)."""
+    """ "success", "failure", "running", ... for a pps.JobState value, as pachctl's ``pretty.JobState``
+    ("-" for JOB_CREATED and unknown states)."""
     from python_pachyderm.proto.v2.pps import pps_pb2
 
-    name = pps_pb2.JobState.Name(state) if state else ""
-    return name.removeprefix("JOB_").lower() if name and state else "-"
+    if state in (pps_pb2.JOB_STATE_UNKNOWN, pps_pb2.JOB_CREATED):
+        return "-"
+    return pps_pb2.JobState.Name(state).removeprefix("JOB_").lower()
 
 
 def pipeline_state_name(state: int) -> str:
@@ -265,19 +335,18 @@ def datum_state_name(state: int) -> str:
 
 
 def pipeline_table(infos: Iterable[Any], full: bool = False) -> str:
-    """``list pipeline``: NAME, VERSION, INPUT, CREATED, STATE / LAST JOB, DESCRIPTION."""
-    rows = [
-        (
-            i.pipeline.name,
-            i.version,
-            shorthand_input(i.details.input),
-            when(_dt(i.details.created_at), full),
-            f"{pipeline_state_name(i.state)} / {job_state_name(i.last_job_state)}",
-            i.details.description,
-        )
-        for i in infos
-    ]
-    return render_table(PIPELINE_HEADER, rows)
+    """``list pipeline``: PROJECT, NAME, VERSION, INPUT, CREATED, STATE / LAST JOB, DESCRIPTION."""
+    rows = []
+    for i in infos:
+        state = f"{pipeline_state_name(i.state)} / {job_state_name(i.last_job_state)}"
+        head = (_project(i.pipeline), i.pipeline.name, i.version)
+        if not _has(i, "details"):
+            rows.append((*head, "-", "-", state, "pipeline details unavailable"))
+            continue
+        d = i.details
+        input_ = shorthand_input(d.input) if _has(d, "input") else "none"
+        rows.append((*head, input_, when(_dt(d.created_at), full), state, d.description))
+    return pachctl_table(PIPELINE_HEADER, rows)
 
 
 def _trim(text: str, n: int = 25) -> str:
@@ -285,14 +354,21 @@ def _trim(text: str, n: int = 25) -> str:
 
 
 def job_table(infos: Iterable[Any], full: bool = False) -> str:
-    """``list job -p P``: PIPELINE, ID, STARTED, DURATION, RESTART, PROGRESS, DL, UL, STATE."""
+    """``list job -p P``: PROJECT, PIPELINE, ID, STARTED, DURATION, RESTART, PROGRESS, DL, UL, STATE."""
+    from python_pachyderm.proto.v2.pps import pps_pb2
+
     rows = []
     for i in infos:
         started = _dt(i.started) if _has(i, "started") else None
         finished = _dt(i.finished) if _has(i, "finished") else None
         state = job_state_name(i.state)
+        if i.reason:
+            state = f"{state}: {_trim(i.reason)}"
+        elif i.state == pps_pb2.JOB_SUCCESS and i.data_skipped == i.data_total:
+            state = "success: there were no datums to process"
         rows.append(
             (
+                _project(i.job.pipeline),
                 i.job.pipeline.name,
                 i.job.id,
                 when(started, full) if started else "-",
@@ -301,10 +377,10 @@ def job_table(infos: Iterable[Any], full: bool = False) -> str:
                 progress(i.data_processed, i.data_skipped, i.data_total, i.data_recovered),
                 bytes_size(i.stats.download_bytes),
                 bytes_size(i.stats.upload_bytes),
-                f"{state}: {_trim(i.reason)}" if i.reason else state,
+                state,
             )
         )
-    return render_table(JOB_HEADER, rows)
+    return pachctl_table(JOB_HEADER, rows)
 
 
 def job_set_table(sets: Iterable[Any], full: bool = False) -> str:
@@ -327,12 +403,18 @@ def job_set_table(sets: Iterable[Any], full: bool = False) -> str:
                 when(max(created), full) if created else "-",
             )
         )
-    return render_table(JOB_SET_HEADER, rows)
+    return pachctl_table(JOB_SET_HEADER, rows, header_tab=False)
 
 
 def datum_files(info: Any) -> str:
-    """The FILES cell of ``list datum``: ``repo@commit:/path`` of each input file, comma-separated."""
-    return ", ".join(f"{f.file.commit.repo.name}@{f.file.commit.id}:{f.file.path}" for f in info.data)
+    """The FILES cell of ``list datum``: pachctl's ``CompactPrintFile`` (``project/repo@commit:/path``)
+    of each input file, comma-separated."""
+    cells = []
+    for f in info.data:
+        c = f.file.commit
+        repo = c.branch.repo if c.branch.repo.name else c.repo
+        cells.append(f"{_project(repo)}/{_repo_name(repo)}@{c.id}:{f.file.path}")
+    return ", ".join(cells)
 
 
 def datum_table(infos: Iterable[Any]) -> str:
@@ -349,7 +431,7 @@ def datum_table(infos: Iterable[Any]) -> str:
                 human_duration(secs) if secs else "-",
             )
         )
-    return render_table(DATUM_HEADER, rows)
+    return pachctl_table(DATUM_HEADER, rows)
 
 
 def secret_table(infos: Iterable[Any], keys: Mapping[str, Sequence[str]] | None = None) -> str:
@@ -359,136 +441,4 @@ def secret_table(infos: Iterable[Any], keys: Mapping[str, Sequence[str]] | None 
         (i.secret.name, i.type, ago(_dt(i.creation_timestamp)), ",".join(keys.get(i.secret.name, ())) or "-")
         for i in infos
     ]
-    return render_table(SECRET_HEADER, rows)
-
-
-# --- detailed (inspect) views ---------------------------------------------------------------------
-
-
-def repo_details(i: Any, full: bool = False) -> str:
-    """``inspect repo``: name, description, created, size of master's head."""
-    lines = [f"Name: {i.repo.name}"]
-    if i.description:
-        lines.append(f"Description: {i.description}")
-    lines.append(f"Created: {when(_dt(i.created), full)}")
-    lines.append(f"Size of HEAD on master: {bytes_size(i.details.size_bytes or i.size_bytes_upper_bound)}")
-    if i.branches:
-        lines.append("Branches: " + ", ".join(b.name for b in i.branches))
-    return "\n".join(lines) + "\n"
-
-
-def commit_details(i: Any, full: bool = False) -> str:
-    """``inspect commit``: commit, branch, origin, parent, times, size and provenance (repo@id (branch))."""
-    lines = [f"Commit: {i.commit.repo.name}@{i.commit.id}", f"Original Branch: {i.commit.branch.name}"]
-    lines.append(f"Origin: {origin_name(i.origin.kind)}")
-    if i.description:
-        lines.append(f"Description: {i.description}")
-    if _has(i, "parent_commit") and i.parent_commit.id:
-        lines.append(f"Parent: {i.parent_commit.id}")
-    if i.child_commits:
-        lines.append("Children: " + ", ".join(c.id for c in i.child_commits))
-    lines.append(f"Started: {when(_dt(i.started), full)}")
-    if _has(i, "finished"):
-        lines.append(f"Finished: {when(_dt(i.finished), full)}")
-        lines.append(f"Size: {bytes_size(i.details.size_bytes or i.size_bytes_upper_bound)}")
-    else:
-        lines.append("Finished: - (open)")
-    if i.error:
-        lines.append(f"Error: {i.error}")
-    if i.direct_provenance:
-        lines.append("Provenance:")
-        for p in i.direct_provenance:
-            lines.append(f"  {p.repo.name}@{p.id} ({p.branch.name or '-'})")
-    else:
-        lines.append("Provenance: none")
-    return "\n".join(lines) + "\n"
-
-
-def pipeline_details(i: Any, full: bool = False) -> str:
-    """``inspect pipeline``: name, version, state, input, transform, output branch, egress."""
-    from google.protobuf import json_format
-
-    d = i.details
-    lines = [f"Name: {i.pipeline.name}"]
-    if d.description:
-        lines.append(f"Description: {d.description}")
-    lines += [
-        f"Version: {i.version}",
-        f"Created: {when(_dt(d.created_at), full)}",
-        f"State: {pipeline_state_name(i.state)}",
-        f"Reason: {i.reason}",
-        f"Last Job State: {job_state_name(i.last_job_state)}",
-        f"Parallelism: {i.parallelism}",
-        f"Datum Tries: {d.datum_tries}",
-        f"Output Branch: {d.output_branch}",
-        "Input:",
-        _indent_json(json_format.MessageToJson(d.input, indent=2)),
-        "Transform:",
-        _indent_json(json_format.MessageToJson(d.transform, indent=2)),
-    ]
-    if d.HasField("egress"):
-        egress = json_format.MessageToDict(d.egress)
-        lines.append("Egress: " + (egress.get("URL") or _egress_summary(egress)))
-    if d.recent_error:
-        lines.append(f"Recent Error: {d.recent_error}")
-    return "\n".join(lines) + "\n"
-
-
-def _egress_summary(egress: Mapping[str, Any]) -> str:
-    sql = egress.get("sqlDatabase")
-    if sql:
-        fmt = (sql.get("fileFormat") or {}).get("type", "")
-        return f"sqlDatabase {sql.get('url', '')} ({fmt})".strip()
-    return "object storage"
-
-
-def _indent_json(text: str) -> str:
-    return "\n".join("  " + line for line in text.splitlines())
-
-
-def job_details(i: Any, full: bool = False) -> str:
-    """``inspect job``: ID, pipeline, times, state, reason, datum counts, runtime and output commit."""
-    started = _dt(i.started) if _has(i, "started") else None
-    finished = _dt(i.finished) if _has(i, "finished") else None
-    lines = [
-        f"ID: {i.job.id}",
-        f"Pipeline: {i.job.pipeline.name}",
-        f"Pipeline Version: {i.pipeline_version}",
-        f"Created: {when(_dt(i.created), full)}",
-        f"Started: {when(started, full) if started else '-'}",
-    ]
-    if finished:
-        lines.append(f"Duration: {time_difference(started, finished)}")
-    lines += [
-        f"State: {job_state_name(i.state)}",
-        f"Reason: {i.reason}",
-        f"Processed: {i.data_processed}",
-        f"Failed: {i.data_failed}",
-        f"Skipped: {i.data_skipped}",
-        f"Recovered: {i.data_recovered}",
-        f"Total: {i.data_total}",
-        f"Data Downloaded: {bytes_size(i.stats.download_bytes)}",
-        f"Data Uploaded: {bytes_size(i.stats.upload_bytes)}",
-        f"Restarts: {i.restart}",
-    ]
-    runtime = next(
-        (
-            w.worker_id.removeprefix("pachlet-")
-            for w in i.details.worker_status
-            if w.worker_id.startswith("pachlet-")
-        ),
-        "",
-    )
-    if runtime:
-        lines.append(f"Runtime: {runtime}")
-    if _has(i, "output_commit"):
-        lines.append(f"Output Commit: {i.output_commit.id}")
-    return "\n".join(lines) + "\n"
-
-
-def secret_details(i: Any, keys: Sequence[str] = ()) -> str:
-    """``inspect secret``: name, type, created and key names (never values)."""
-    return (
-        f"Name: {i.secret.name}\nType: {i.type}\nCreated: {ago(_dt(i.creation_timestamp))}\n"
-        f"Keys: {', '.join(keys) or '-'}\n"
-    )
+    return pachctl_table(SECRET_HEADER, rows)

@@ -1,15 +1,15 @@
 """The ``pachlet`` command line: pachctl's verbs and argument forms over a local root or a pachd.
 
 Every command talks to a backend (``pachlet.cli.backend.Backend``) that returns python-pachyderm proto
-messages, so ``-o json`` prints what ``pachctl ... -o json`` prints and the tables come from the same
+messages, so ``--raw`` prints what ``pachctl ... --raw`` prints and the tables come from the same
 objects. Mutating commands that queue jobs run them to completion (with a progress bar on stderr)
 unless ``--no-wait``. Errors are one line on stderr and exit code 1.
 
 Layout: ``refs`` (argument parsing), ``backend`` / ``local`` / ``remote`` (the interface and its two
 implementations), ``session`` (opening one), ``output`` (options, JSON, progress), ``lazy`` (the lazy
 click group, shared with ``churn``), ``verbs`` (the verb groups), one module per noun (``repo``,
-``branch``, ``commit``, ``file``, ``pipeline``, ``job``, ``datum``, ``secret``, ``admin``) and ``root``
-(the root group and ``main``).
+``branch``, ``commit``, ``file``, ``pipeline``, ``job``, ``datum``, ``secret``, ``admin``), ``putfile``
+(``put file``'s naming), ``details`` (the ``inspect`` views) and ``root`` (the root group and ``main``).
 """
 
 from __future__ import annotations

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
 from pachlet import __version__, tables
-from pachlet.cli.backend import PACHYDERM_API_VERSION
-from pachlet.cli.output import OUTPUT_FORMATS, want_json
+from pachlet.cli.output import emit_json, output_option, want_json
 from pachlet.cli.refs import parse_ref
 from pachlet.cli.session import open_backend
 from pachlet.errors import PachletError
@@ -54,27 +52,37 @@ def mount(ctx: click.Context, directory: Path, repos: tuple[str, ...], repo_opts
 
 
 @click.command("version")
-@click.option("-o", "--output", "output", type=click.Choice(OUTPUT_FORMATS), default="table")
-@click.option("--raw", is_flag=True)
-@click.option("--client-only", is_flag=True, help="Do not open the root.")
+@output_option
+@click.option("--client-only", is_flag=True, help="Only print pachlet's version; do not open the root.")
+@click.option("--timeout", default="default", help="Accepted for pachctl.")
+@click.option("--enterprise", is_flag=True, help="Accepted for pachctl.")
 @click.pass_context
-def version(ctx: click.Context, output: str, raw: bool, client_only: bool) -> None:
-    """Print pachlet's version and the Pachyderm API version it implements."""
-    if want_json(output, raw):
-        from python_pachyderm.proto.v2.version.versionpb import version_pb2
-
-        from pachlet import protos
-
-        major, minor, micro = (int(x) for x in PACHYDERM_API_VERSION.split("."))
-        pachd = version_pb2.Version(
-            major=major, minor=minor, micro=micro, additional=f"pachlet-{__version__}"
-        )
-        click.echo(
-            json.dumps({"pachlet": __version__, "pachd": protos.to_dict(pachd)}, separators=(",", ":"))
-        )
+def version(
+    ctx: click.Context,
+    output: str,
+    raw: bool,
+    full_timestamps: bool,
+    client_only: bool,
+    timeout: str,
+    enterprise: bool,
+) -> None:
+    """Print version information: pachlet's, and the pachd version the root or server answers."""
+    if client_only and not want_json(output, raw):
+        click.echo(__version__)
         return
-    rows = [("pachlet", __version__)]
+    from python_pachyderm.proto.v2.version.versionpb import version_pb2
+
+    from pachlet import protos
+
+    major, minor, micro = (int(x) for x in __version__.split(".")[:3])
+    messages = [version_pb2.Version(major=major, minor=minor, micro=micro, platform="pachlet")]
     if not client_only:
         with open_backend(ctx, write=False) as b:
-            rows.append(("pachd", b.server_version()))
-    click.echo(tables.render_table(("COMPONENT", "VERSION"), rows), nl=False)
+            messages.append(b.server_version())
+    if want_json(output, raw):
+        emit_json(messages)
+        return
+    # pachctl flushes its tabwriter (min width 20, padding 3, cells tab-terminated) after its own row,
+    # then writes the pachd row as a block of its own
+    head = tables.tabwrite([["COMPONENT", "VERSION", ""], ["pachlet", __version__, ""]], 20, 3)
+    click.echo(head + tables.tabwrite([["pachd", protos.pretty_version(messages[1]), ""]], 20, 3), nl=False)

@@ -17,9 +17,6 @@ if TYPE_CHECKING:
 
     from pachlet.secrets import SecretManifest
 
-PACHYDERM_API_VERSION = "2.7.0"
-"""The Pachyderm API version pachlet implements (``pachlet version``)."""
-
 ProgressFn = Callable[[str, str, int, int], None]
 """progress(pipeline, job_id, done, total)"""
 
@@ -247,6 +244,6 @@ class Backend(Protocol):
         """Materialize repos under ``target``; the directories written."""
         ...
 
-    def server_version(self) -> str:
-        """The server's version, as ``pachlet version`` prints it."""
+    def server_version(self) -> Any:
+        """The server's ``versionpb.Version`` (GetVersion's answer; for a local root, pachlet's own)."""
         ...

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from pachlet import tables
+from pachlet.cli import details
 from pachlet.cli.output import emit_json, output_option, run_jobs, wait_option, want_json
 from pachlet.cli.refs import RefError, parse_ref, resolve_ref
 from pachlet.cli.session import open_backend
@@ -66,12 +67,7 @@ def inspect_branch(
     if want_json(output, raw):
         emit_json([info])
         return
-    lines = [f"Name: {info.branch.repo.name}@{info.branch.name}"]
-    if info.HasField("head") and info.head.id:
-        lines.append(f"Head Commit: {info.branch.repo.name}@{info.head.id}")
-    if info.provenance:
-        lines.append("Provenance: " + ", ".join(f"{p.repo.name}@{p.name}" for p in info.provenance))
-    click.echo("\n".join(lines))
+    click.echo(details.branch_details(info), nl=False)
 
 
 @delete.command("branch")

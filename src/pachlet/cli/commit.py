@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import click
 
 from pachlet import tables
+from pachlet.cli import details
 from pachlet.cli.output import ProgressBars, emit_json, output_option, run_jobs, wait_option, want_json
-from pachlet.cli.refs import RefError, parse_ref, resolve_ref
+from pachlet.cli.refs import Ref, parse_ref, resolve_ref
 from pachlet.cli.session import open_backend
 from pachlet.cli.verbs import finish, inspect, list_, start, wait
+from pachlet.errors import PachletError
 from pachlet.names import COMMIT_ID_RE
+
+if TYPE_CHECKING:
+    from pachlet.cli.backend import Backend
 
 
 @start.command("commit")
@@ -38,34 +45,98 @@ def finish_commit(ctx: click.Context, commit_ref: str, description: str | None, 
 
 
 @list_.command("commit")
-@click.argument("target", required=False, metavar="[REPO[@BRANCH]|GLOBAL_ID]")
-@click.option("-n", "--number", type=int, default=None, help="At most this many commits (newest first).")
+@click.argument("target", required=False, metavar="[COMMIT_ID|REPO[@BRANCH_OR_COMMIT]]")
+@click.option("-f", "--from", "from_", default="", help="List only the commits after this commit ID.")
+@click.option("-n", "--number", type=int, default=0, help="At most this many results (0: all).")
+@click.option(
+    "--all", "all_", is_flag=True, help="Every origin (USER, AUTO, FSCK); the default lists all too."
+)
+@click.option("-x", "--expand", is_flag=True, help="With no argument: one line per commit, not per set.")
+@click.option("--origin", default="", help="Only commits of this origin: USER, AUTO or FSCK.")
 @output_option
 @click.pass_context
 def list_commit(
-    ctx: click.Context, target: str | None, number: int | None, output: str, raw: bool, full_timestamps: bool
+    ctx: click.Context,
+    target: str | None,
+    from_: str,
+    number: int,
+    all_: bool,
+    expand: bool,
+    origin: str,
+    output: str,
+    raw: bool,
+    full_timestamps: bool,
 ) -> None:
-    """List commits of a repo/branch, the commits of one global ID, or (no argument) every commit set."""
+    """List commits: every commit set (no argument), the commits of one global ID, or a repo's commits
+    (``repo@branch``: the branch's history from its head), as pachctl 2.7.6's ``list commit``."""
+    if all_ and origin:
+        raise PachletError("cannot specify both --all and --origin")
     as_json = want_json(output, raw)
     with open_backend(ctx, write=False) as b:
         if target is None:
-            sets = b.commit_sets(number)
-            if as_json:
-                emit_json(sets)
-            else:
-                click.echo(tables.commit_set_table(sets, full_timestamps), nl=False)
-            return
-        if COMMIT_ID_RE.match(target):
+            if origin:
+                raise PachletError("cannot specify --origin when listing all commits")
+            if from_:
+                raise PachletError("cannot specify --from when listing all commits")
+            sets = b.commit_sets(None)
+            if not expand:
+                sets = sets[:number] if number else sets
+                if as_json:
+                    emit_json(sets)
+                else:
+                    click.echo(tables.commit_set_table(sets, full_timestamps), nl=False)
+                return
+            infos = [c for s in sets for c in s.commits]
+        elif COMMIT_ID_RE.match(target):
+            for flag, given in (("--from", from_), ("--all", all_), ("--origin", origin)):
+                if given:
+                    raise PachletError(f"cannot specify {flag} when listing subcommits")
             infos = b.commit_set(target)
         else:
             ref = parse_ref(target, allow_path=False)
-            if ref.commit_id:
-                raise RefError(f'invalid format "{target}": list commit takes repo[@branch] or a global ID')
-            infos = b.list_commits(ref.repo, ref.branch or None, number)
+            infos = commit_history(b, ref, from_, _origin_kind(origin), number)
+    infos = infos[:number] if number else infos
     if as_json:
         emit_json(infos)
     else:
         click.echo(tables.commit_table(infos, full_timestamps), nl=False)
+
+
+def _origin_kind(text: str) -> int:
+    """pachctl's ``parseOriginKind``: case-insensitive USER / AUTO / FSCK, 0 for none."""
+    if not text:
+        return 0
+    from python_pachyderm.proto.v2.pfs import pfs_pb2
+
+    known = list(pfs_pb2.OriginKind.keys())
+    kind = pfs_pb2.OriginKind.Value(text.upper()) if text.upper() in known else 0
+    if not kind:
+        names = ", ".join(n for n in known if n != "ORIGIN_KIND_UNKNOWN")
+        raise PachletError(f"unknown commit origin type '{text}', must be one of: {names}")
+    return kind
+
+
+def commit_history(b: Backend, ref: Ref, from_: str, origin: int, number: int = 0) -> list[Any]:
+    """pachd's ListCommit for one repo (src/server/pfs/server/driver.go ``listCommit``): without a ref
+    every commit of the repo, newest first; with one, the parent chain from that commit back to (not
+    including) ``from_``; only commits of ``origin`` when one is given; at most ``number`` (0: all).
+    With a ``number`` the chain is walked one commit at a time, so ``-n 5`` does not read the repo."""
+    if from_:
+        if not ref.has_ref:
+            raise PachletError("cannot use `from` commit without `to` commit")
+        b.inspect_commit(ref.repo, from_)  # pachd checks that the `from` commit exists
+    if not ref.has_ref:
+        found = [c for c in b.list_commits(ref.repo, None, None) if not origin or c.origin.kind == origin]
+        return found[:number] if number else found
+    by_id = {} if number else {c.commit.id: c for c in b.list_commits(ref.repo, None, None)}
+    cursor: Any = b.inspect_commit(ref.repo, resolve_ref(b, ref))
+    chain: list[Any] = []
+    while cursor is not None and cursor.commit.id != from_ and not (number and len(chain) >= number):
+        if not origin or cursor.origin.kind == origin:
+            chain.append(cursor)
+        parent = cursor.parent_commit.id if cursor.HasField("parent_commit") else ""
+        cursor = (by_id.get(parent) or b.inspect_commit(ref.repo, parent)) if parent else None
+    return chain
 
 
 @inspect.command("commit")
@@ -82,7 +153,7 @@ def inspect_commit(
     if want_json(output, raw):
         emit_json([info])
     else:
-        click.echo(tables.commit_details(info, full_timestamps), nl=False)
+        click.echo(details.commit_details(info, full_timestamps), nl=False)
 
 
 @wait.command("commit")
@@ -101,4 +172,4 @@ def wait_commit(ctx: click.Context, commit_ref: str, output: str, raw: bool, ful
     if want_json(output, raw):
         emit_json([info])
     else:
-        click.echo(tables.commit_table([info], full_timestamps), nl=False)
+        click.echo(details.commit_details(info, full_timestamps), nl=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from pachlet import tables
+from pachlet.cli import details
 from pachlet.cli.output import emit_json, output_option, want_json
 from pachlet.cli.pipeline import load_specs, naming_source
 from pachlet.cli.refs import parse_job_ref
@@ -53,13 +54,7 @@ def inspect_datum(
     if want_json(output, raw):
         emit_json([info])
         return
-    click.echo(
-        f"ID: {info.datum.id}\nJob ID: {info.datum.job.id}\nState: {tables.datum_state_name(info.state)}"
-    )
-    click.echo("Inputs:")
-    click.echo(tables.render_table(("  REPO", "COMMIT", "PATH"), [
-        (f"  {f.file.commit.repo.name}", f.file.commit.id, f.file.path) for f in info.data
-    ]), nl=False)  # fmt: skip
+    click.echo(details.datum_details(info), nl=False)
 
 
 @restart.command("datum")

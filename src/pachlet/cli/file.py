@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from pachlet import tables
+from pachlet.cli import details, putfile
 from pachlet.cli.output import emit_json, output_option, run_jobs, wait_option, want_json
 from pachlet.cli.refs import RefError, parse_ref, resolve_ref
 from pachlet.cli.session import open_backend
@@ -15,65 +17,94 @@ from pachlet.cli.verbs import delete, get, glob, inspect, list_, put
 from pachlet.errors import PachletError
 from pachlet.names import COMMIT_ID_RE
 
-
-def _target_path(path: str, source: str, many: bool) -> str:
-    """Where ``-f source`` lands: the given path, ``path/basename`` for a directory path (or several
-    sources), ``/basename`` without a path (pachctl's rule)."""
-    name = "" if source == "-" else Path(source.rstrip("/")).name
-    if not path:
-        if not name:
-            raise RefError("put file -f -: a path is required when reading stdin (repo@branch:/path)")
-        return "/" + name
-    if (path.endswith("/") or many) and name:
-        return path.rstrip("/") + "/" + name
-    return path
+if TYPE_CHECKING:
+    from pachlet.cli.backend import Backend
 
 
 @put.command("file")
-@click.argument("file_ref", metavar="REPO@BRANCH[:/PATH]")
-@click.option(
-    "-f", "--file", "files", multiple=True, required=True, help="Local file or directory; - is stdin."
-)
+@click.argument("file_ref", metavar="REPO@BRANCH_OR_COMMIT[:/PATH]")
+@click.option("-f", "--file", "files", multiple=True, help="Local file or directory; - is stdin (default).")
+@click.option("-i", "--input-file", default="", help="A file listing sources, one per line; - is stdin.")
 @click.option("-r", "--recursive", is_flag=True, help="Put directories recursively.")
 @click.option("-a", "--append", is_flag=True, help="Append to the file instead of overwriting it.")
+@click.option("--untar", is_flag=True, help="Put the entries of .tar/.tar.gz/.tgz sources at their names.")
+@click.option("--full-path", is_flag=True, help="Name the target by the source's whole path, not its base.")
+@click.option("-p", "--parallelism", type=int, default=10, help="Accepted for pachctl (writes are serial).")
+@click.option("--compress", is_flag=True, help="Accepted for pachctl (nothing crosses a network locally).")
+@click.option("--progress", is_flag=True, help="Accepted for pachctl.")
 @wait_option
 @click.pass_context
 def put_file(
-    ctx: click.Context, file_ref: str, files: tuple[str, ...], recursive: bool, append: bool, no_wait: bool
+    ctx: click.Context,
+    file_ref: str,
+    files: tuple[str, ...],
+    input_file: str,
+    recursive: bool,
+    append: bool,
+    untar: bool,
+    full_path: bool,
+    parallelism: int,
+    compress: bool,
+    progress: bool,
+    no_wait: bool,
 ) -> None:
-    """Put a file (or, with -r, a directory) into a repo, in one commit."""
+    """Put files (or, with -r, directories) into a repo, in one commit, named as pachctl names them."""
     ref = parse_ref(file_ref, require_ref=True)
-    many = len(files) > 1
-    plan: list[tuple[str, str]] = []
-    for src in files:
-        if src != "-":
-            sp = Path(src)
-            if not sp.exists():
-                raise PachletError(f"put file -f {src}: no such file or directory")
-            if sp.is_dir() and not recursive:
-                raise PachletError(f"put file -f {src}: is a directory (use -r)")
-        plan.append((src, _target_path(ref.path, src, many)))
+    if input_file:
+        sources = putfile.read_input_file(input_file, sys.stdin.buffer)
+    else:
+        sources = putfile.split_sources(files) or [putfile.STDIN]
     with open_backend(ctx, write=True) as b:
-        target = resolve_ref(b, ref)
-        commit_id = None
-        if many and not COMMIT_ID_RE.match(target):
-            commit_id = b.start_commit(ref.repo, target, "").commit.id
-        try:
-            for src, path in plan:
-                dest = commit_id or target
-                if src == "-":
-                    b.put_file(ref.repo, dest, path, sys.stdin.buffer.read(), append)
-                elif Path(src).is_dir():
-                    b.put_tree(ref.repo, dest, path, Path(src))
-                else:
-                    b.put_file(ref.repo, dest, path, Path(src), append)
-        except BaseException:
-            if commit_id is not None:
-                b.abandon_commit(ref.repo, commit_id)
-            raise
-        if commit_id is not None:
-            b.finish_commit(ref.repo, commit_id, None)
+        b.inspect_repo(ref.repo)  # pachctl checks the repo before it looks at the sources
+        ops = putfile.plan(ref.path, sources, recursive=recursive, untar=untar, full_path=full_path)
+        _apply(b, ref.repo, resolve_ref(b, ref), ops, append)
         run_jobs(b, no_wait)
+
+
+def _apply(b: Backend, repo: str, target: str, ops: list[putfile.PutOp], append: bool) -> None:
+    """Write ``ops`` into one commit: the open commit ``target`` names, else a new commit on the branch
+    (finished at the end, dropped if a write fails), as pachctl's one ModifyFile stream does."""
+    if not ops:
+        return
+    if len(ops) == 1 and ops[0].kind != "tar":
+        _write(b, repo, target, ops[0], append)
+        return
+    commit_id, started = target, False
+    if not COMMIT_ID_RE.match(target):
+        try:
+            head = b.inspect_commit(repo, target)
+        except Exception:  # no head yet (NotFoundError here, NOT_FOUND from a pachd): start one below
+            head = None
+        if head is not None and not head.HasField("finished"):
+            commit_id = head.commit.id
+        else:
+            commit_id, started = b.start_commit(repo, target, "").commit.id, True
+    try:
+        for op in ops:
+            _write(b, repo, commit_id, op, append)
+    except BaseException:
+        if started:
+            b.abandon_commit(repo, commit_id)
+        raise
+    if started:
+        b.finish_commit(repo, commit_id, None)
+
+
+def _write(b: Backend, repo: str, dest: str, op: putfile.PutOp, append: bool) -> None:
+    if op.kind == "tar":
+        for name, data in putfile.tar_entries(op.source):
+            b.put_file(repo, dest, name, data, append)
+    elif op.kind == "tree":
+        if append:
+            for f in sorted(p for p in Path(op.source).rglob("*") if p.is_file()):
+                rel = f.relative_to(op.source).as_posix()
+                b.put_file(repo, dest, putfile.clean(op.path.rstrip("/") + "/" + rel), f, True)
+        else:
+            b.put_tree(repo, dest, op.path, Path(op.source))
+    elif op.source == putfile.STDIN:
+        b.put_file(repo, dest, op.path, sys.stdin.buffer.read(), append)
+    else:
+        b.put_file(repo, dest, op.path, Path(op.source), append)
 
 
 @get.command("file")
@@ -137,12 +168,7 @@ def inspect_file(ctx: click.Context, file_ref: str, output: str, raw: bool, full
     if want_json(output, raw):
         emit_json([info])
         return
-    from python_pachyderm.proto.v2.pfs import pfs_pb2
-
-    kind = "dir" if info.file_type == pfs_pb2.DIR else "file"
-    click.echo(f"Path: {info.file.path}\nType: {kind}\nSize: {tables.bytes_size(info.size_bytes)}")
-    if info.hash:
-        click.echo(f"Hash: {info.hash.hex()}")
+    click.echo(details.file_details(info), nl=False)
 
 
 @glob.command("file")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from pachlet import tables
+from pachlet.cli import details
 from pachlet.cli.output import OUTPUT_FORMATS, emit_json, output_option, want_json
 from pachlet.cli.refs import parse_job_ref
 from pachlet.cli.session import open_backend
@@ -51,7 +52,7 @@ def inspect_job(ctx: click.Context, job_ref: str, output: str, raw: bool, full_t
     if want_json(output, raw):
         emit_json([info])
     else:
-        click.echo(tables.job_details(info, full_timestamps), nl=False)
+        click.echo(details.job_details(info, full_timestamps), nl=False)
 
 
 @click.command("logs")

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from python_pachyderm.proto.v2.pfs import pfs_pb2
 from python_pachyderm.proto.v2.pps import pps_pb2
 
-from pachlet import __version__, protos
-from pachlet.cli.backend import PACHYDERM_API_VERSION, ProgressFn, SecretWithKeys
+from pachlet import protos
+from pachlet.cli.backend import ProgressFn, SecretWithKeys
 from pachlet.errors import NotFoundError, PachletError
 from pachlet.names import COMMIT_ID_RE
 from pachlet.records import JOB_TERMINAL_STATES
@@ -246,5 +246,5 @@ class LocalBackend:
     def mount(self, target: Path, repos: Sequence[str] | None) -> list[Path]:
         return list(self.p.mount(target, repos))
 
-    def server_version(self) -> str:
-        return f"{PACHYDERM_API_VERSION} (pachlet {__version__}, local root {self.p.root})"
+    def server_version(self) -> Any:
+        return protos.version_message()

@@ -3,6 +3,7 @@ progress bars for the jobs a command runs. Table rendering itself lives in ``pac
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -17,15 +18,25 @@ if TYPE_CHECKING:
 
     from pachlet.cli.backend import Backend
 
-OUTPUT_FORMATS = ("table", "json")
+OUTPUT_FORMATS = ("table", "json", "yaml")
+
+PROTOJSON_FORMAT_COMMANDS = frozenset({"logs"})
+"""Commands whose ``--raw`` pachctl prints with ``protojson.Format`` (camelCase JSON names, one indented
+document per line group, each followed by a newline) instead of cmdutil's encoder: ``getLogs``."""
 
 
 def output_option(f: Callable[..., Any]) -> Callable[..., Any]:
-    """``-o/--output [table|json]`` (``--raw`` is an alias for json, as in pachctl)."""
-    f = click.option("--raw", is_flag=True, help="Same as -o json.")(f)
+    """pachctl's ``--raw`` and ``-o/--output json|yaml`` (cmdutil.OutputFlags), plus ``--full-timestamps``.
+
+    ``--raw`` prints what pachctl prints (indented protojson with .proto field names, or YAML with
+    ``-o yaml``); ``-o json`` without ``--raw``, which pachctl refuses, prints one compact document per
+    line with the same field names."""
+    f = click.option("--raw", is_flag=True, help="Print the messages as pachctl --raw does (json or yaml).")(
+        f
+    )
     f = click.option(
         "-o", "--output", "output", type=click.Choice(OUTPUT_FORMATS), default="table", show_default=True,
-        help="json: one protobuf-JSON document per line, shaped like pachctl's.",
+        help="json: one protobuf-JSON document per line (pachctl's field names); with --raw, as pachctl.",
     )(f)  # fmt: skip
     return click.option("--full-timestamps", is_flag=True, help="Absolute timestamps.")(f)
 
@@ -36,16 +47,29 @@ def wait_option(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def emit_json(messages: Iterable[Message]) -> None:
-    """Print each message as one protobuf-JSON line."""
+    """Print the messages in the form the command's ``--raw`` / ``-o`` options ask for (read from the
+    click context, so every verb gets the same forms): ``--raw`` [``-o json``] as pachctl (indented,
+    concatenated), ``-o yaml`` as YAML documents, ``-o json`` alone one compact document per line."""
     from pachlet import protos  # python-pachyderm's protos: paid by commands that print, not by --help
 
-    for m in messages:
-        click.echo(protos.to_json_line(m))
+    ctx = click.get_current_context(silent=True)
+    params = ctx.params if ctx is not None else {}
+    output, raw = params.get("output") or "json", bool(params.get("raw"))
+    if raw and ctx is not None and ctx.info_name in PROTOJSON_FORMAT_COMMANDS:
+        for m in messages:  # pachctl: fmt.Println(protojson.Format(msg)), JSON names, indented
+            click.echo(json.dumps(protos.to_dict(m), indent=2, ensure_ascii=False))
+    elif output == "yaml":
+        click.echo("---\n".join(protos.to_pachctl_yaml(m) for m in messages), nl=False)
+    elif raw:
+        click.echo("".join(protos.to_pachctl_json(m) for m in messages), nl=False)
+    else:
+        for m in messages:
+            click.echo(protos.to_json_line(m, proto_names=True))
 
 
 def want_json(output: str, raw: bool) -> bool:
-    """True when ``-o json`` or ``--raw`` was given."""
-    return raw or output == "json"
+    """True when ``--raw``, ``-o json`` or ``-o yaml`` was given (any serialized form)."""
+    return raw or output in ("json", "yaml")
 
 
 class ProgressBars:

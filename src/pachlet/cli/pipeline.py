@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from pachlet import tables
+from pachlet.cli import details
 from pachlet.cli.output import emit_json, output_option, run_jobs, wait_option, want_json
 from pachlet.cli.refs import parse_key_values
 from pachlet.cli.session import open_backend
@@ -145,7 +146,7 @@ def inspect_pipeline(ctx: click.Context, name: str, output: str, raw: bool, full
     if want_json(output, raw):
         emit_json([info])
     else:
-        click.echo(tables.pipeline_details(info, full_timestamps), nl=False)
+        click.echo(details.pipeline_details(info, full_timestamps), nl=False)
 
 
 @delete.command("pipeline")

@@ -304,7 +304,5 @@ class RemoteBackend:
             written.append(dest)
         return written
 
-    def server_version(self) -> str:
-        v = self.c.get_remote_version()
-        extra = f"-{v.additional}" if v.additional else ""
-        return f"{v.major}.{v.minor}.{v.micro}{extra} ({self.address})"
+    def server_version(self) -> Any:
+        return self.c.get_remote_version()

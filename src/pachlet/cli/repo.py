@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from pachlet import tables
+from pachlet.cli import details
 from pachlet.cli.output import emit_json, output_option, want_json
 from pachlet.cli.refs import RefError
 from pachlet.cli.session import open_backend
@@ -58,7 +59,7 @@ def inspect_repo(ctx: click.Context, name: str, output: str, raw: bool, full_tim
     if want_json(output, raw):
         emit_json([info])
     else:
-        click.echo(tables.repo_details(info, full_timestamps), nl=False)
+        click.echo(details.repo_details(info, full_timestamps), nl=False)
 
 
 @delete.command("repo")

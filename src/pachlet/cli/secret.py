@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from pachlet import tables
+from pachlet.cli import details
 from pachlet.cli.output import emit_json, output_option, want_json
 from pachlet.cli.session import open_backend
 from pachlet.cli.verbs import create, delete, inspect, list_
@@ -61,7 +62,7 @@ def inspect_secret(ctx: click.Context, name: str, output: str, raw: bool, full_t
     if want_json(output, raw):
         emit_json([info])
     else:
-        click.echo(tables.secret_details(info, keys), nl=False)
+        click.echo(details.secret_details(info, keys), nl=False)
 
 
 @delete.command("secret")

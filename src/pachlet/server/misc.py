@@ -16,12 +16,12 @@ from python_pachyderm.proto.v2.identity import identity_pb2_grpc
 from python_pachyderm.proto.v2.license import license_pb2_grpc
 from python_pachyderm.proto.v2.version.versionpb import version_pb2, version_pb2_grpc
 
-from pachlet import __version__
+from pachlet import protos
 from pachlet.server.errors import AUTH_NOT_ACTIVATED, fill_unimplemented, rpc
 from pachlet.server.state import ServerState
 
-PACHD_VERSION = (2, 7, 6)
-"""The Pachyderm release whose API subset pachlet serves (the last with native Snowflake egress)."""
+PACHD_VERSION = protos.PACHD_VERSION
+"""The Pachyderm release whose API subset pachlet serves (one constant: ``pachlet.protos``)."""
 
 
 def cluster_id(state: ServerState) -> str:
@@ -35,10 +35,7 @@ class VersionServicer(version_pb2_grpc.APIServicer):
 
     @rpc
     def GetVersion(self, request: empty_pb2.Empty, context: grpc.ServicerContext) -> version_pb2.Version:
-        major, minor, micro = PACHD_VERSION
-        return version_pb2.Version(
-            major=major, minor=minor, micro=micro, additional=f"pachlet-{__version__}", platform="pachlet"
-        )
+        return protos.version_message()
 
 
 @fill_unimplemented(admin_pb2_grpc.APIServicer, "admin_v2.API")

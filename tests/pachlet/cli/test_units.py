@@ -194,7 +194,7 @@ def test_pipeline_and_datum_and_repo_protos() -> None:
     assert (
         doc["details"]["parallelismSpec"] == {"constant": "2"} and doc["details"]["outputBranch"] == "master"
     )
-    assert tables.shorthand_input(protos.pipeline_info(pi).details.input) == "(a:/* ⨯ b:/)"
+    assert tables.shorthand_input(protos.pipeline_info(pi).details.input) == "(default/a:/* ⨯ default/b:/)"
 
     dr = records.DatumRecord(
         pipeline="edges", job_id=CID, datum_id="ab" * 32, state=records.DATUM_SKIPPED,
@@ -210,7 +210,7 @@ def test_pipeline_and_datum_and_repo_protos() -> None:
     doc = _roundtrip(protos.repo_info(ri), pfs_pb2.RepoInfo)
     assert doc["repo"]["name"] == "images" and doc["details"]["sizeBytes"] == "4096"
     table = tables.repo_table([protos.repo_info(ri)])
-    assert table.splitlines()[0].split() == ["NAME", "CREATED", "SIZE", "(MASTER)", "DESCRIPTION"]
+    assert table.splitlines()[0].split() == ["PROJECT", "NAME", "CREATED", "SIZE", "(MASTER)", "DESCRIPTION"]
     assert "4KiB" in table and "raw" in table
 
 
