@@ -21,6 +21,7 @@ import pachlet.cli.file
 import pachlet.cli.pipeline
 import pachlet.cli.repo
 import pachlet.cli.secret
+import pachlet.cli.transaction
 from pachlet import __version__
 from pachlet.cli.admin import fsck, mount, version
 from pachlet.cli.config import config, connect
@@ -28,14 +29,13 @@ from pachlet.cli.job import logs
 from pachlet.cli.lazy import LazyGroup
 from pachlet.cli.runtime import runtime
 from pachlet.cli.session import State
-from pachlet.cli.transaction import resume, stop
 from pachlet.cli.verbs import VERBS
 from pachlet.errors import PachletError
 from pachlet.lock import LOCK_TIMEOUT_ENV
 
 NOUN_MODULES = (
     pachlet.cli.repo, pachlet.cli.branch, pachlet.cli.commit, pachlet.cli.file, pachlet.cli.pipeline,
-    pachlet.cli.job, pachlet.cli.datum, pachlet.cli.secret,
+    pachlet.cli.job, pachlet.cli.datum, pachlet.cli.secret, pachlet.cli.transaction,
 )  # fmt: skip
 """The modules registering subcommands on the verb groups (importing them is what registers them)."""
 
@@ -46,7 +46,7 @@ lazily, so ``pachlet`` starts fast and a broken plugin only breaks itself."""
 LAZY_COMMANDS = {"serve": "pachlet.server.cli:serve_command"}
 """Top-level commands of pachlet's own heavier modules, imported only when used."""
 
-TOP_LEVEL = (logs, fsck, mount, runtime, version, stop, resume, config, connect)
+TOP_LEVEL = (logs, fsck, mount, runtime, version, config, connect)
 """The top-level commands after the verbs, in ``pachlet --help`` order."""
 
 

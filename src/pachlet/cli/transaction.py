@@ -18,7 +18,7 @@ import click
 from pachlet.cli.config import active_context, update_active_context
 from pachlet.cli.output import emit_json, output_option, want_json
 from pachlet.cli.session import open_backend
-from pachlet.cli.verbs import delete, finish, inspect, list_, start
+from pachlet.cli.verbs import delete, finish, inspect, list_, resume, start, stop
 from pachlet.errors import PachletError
 
 
@@ -102,22 +102,12 @@ def start_transaction(ctx: click.Context) -> None:
     click.echo(f'started new transaction: "{txn}"')
 
 
-@click.group("stop")
-def stop() -> None:
-    """Stop modifying the current transaction."""
-
-
 @stop.command("transaction")
 def stop_transaction() -> None:
     """Stop modifying the current transaction (it stays pending; ``resume transaction`` goes back)."""
     txn = require_active()
     update_active_context(active_transaction=None)
     click.echo(f"Cleared active transaction: {txn}")
-
-
-@click.group("resume")
-def resume() -> None:
-    """Set an existing transaction as active."""
 
 
 @resume.command("transaction")

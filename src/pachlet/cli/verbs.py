@@ -85,7 +85,12 @@ def run() -> None:
 
 @click.group(cls=VerbGroup)
 def stop() -> None:
-    """Stop a pipeline or a job."""
+    """Stop a pipeline, a job, or modifying the active transaction."""
+
+
+@click.group(cls=VerbGroup)
+def resume() -> None:
+    """Set an existing transaction as active."""
 
 
 @click.group(cls=VerbGroup)
@@ -107,6 +112,7 @@ VERBS: tuple[click.Group, ...] = (
     update,
     run,
     stop,
+    resume,
     restart,
 )
 """The verb groups, in the order ``pachlet --help`` lists them."""

@@ -45,7 +45,7 @@ def test_start_add_finish_transaction(capsys: pytest.CaptureFixture[str]) -> Non
     out, _ = pachlet(capsys, "inspect", "transaction", "-o", "json")  # pachd's TransactionInfo
     info = json.loads(out)
     assert info["transaction"]["id"] == txn
-    assert [next(iter(r)) for r in info["requests"]] == ["createRepo", "startCommit", "finishCommit"]
+    assert [next(iter(r)) for r in info["requests"]] == ["create_repo", "start_commit", "finish_commit"]
     assert info["responses"][1]["commit"]["id"] == txn
     out, _ = pachlet(capsys, "inspect", "transaction")
     assert out.splitlines()[0] == f"ID: {txn}" and out.splitlines()[2:] == [
