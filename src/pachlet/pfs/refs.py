@@ -7,7 +7,7 @@ import re
 import sqlite3
 
 from pachlet.errors import NotFoundError
-from pachlet.names import ANCESTRY_RE
+from pachlet.names import ANCESTRY_RE, COMMIT_ID_RE
 from pachlet.records import ORIGIN_AUTO, CommitInfo
 from pachlet.store import Store
 from pachlet.timeutil import to_dt
@@ -36,6 +36,9 @@ class RefOps:
         if row is None:
             b = c.execute("SELECT head FROM branches WHERE repo=? AND name=?", (repo, base)).fetchone()
             if b is None:
+                if not COMMIT_ID_RE.match(base):
+                    # pachd's ErrBranchNotFound, which python-pachyderm's path_exists() matches
+                    raise NotFoundError(f'branch "{base}" not found in repo {repo}')
                 self.repo_row(c, repo)
                 raise NotFoundError(f"commit {repo}@{ref} not found")
             if b[0] is None:

@@ -9,6 +9,7 @@ on the branch that is finished at the end (and dropped if applying fails).
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from python_pachyderm.proto.v2.pfs import pfs_pb2
 from pachlet import records as r
 from pachlet.api import Pachlet
 from pachlet.errors import NotFoundError, PachletError
+from pachlet.pfs.urls import open_url
 from pachlet.server.errors import RpcAbort
 from pachlet.server.refs import commit_ref
 
@@ -67,12 +69,15 @@ def buffer_modify_stream(requests: Iterable[pfs_pb2.ModifyFileRequest]) -> list[
         ops = batches[-1].ops
         if body == "add_file":
             add = req.add_file
-            if add.WhichOneof("source") == "url":
-                raise RpcAbort(
-                    grpc.StatusCode.UNIMPLEMENTED,
-                    f"pachlet serve does not implement put file from a URL ({add.url.URL})",
-                )
             last = ops[-1] if ops else None
+            if add.WhichOneof("source") == "url":
+                # fetched now, before the server's write lock is taken (pachd's putFileURL appends)
+                overwrite = last is not None and last.kind == "delete" and last.path == add.path
+                for dst, stream in open_url(add.url.URL, add.path, recursive=add.url.recursive):
+                    spool = _spool()
+                    shutil.copyfileobj(stream, spool)
+                    ops.append(FileOp("put", dst, append=not overwrite, data=spool))
+                continue
             if last is not None and last.kind == "put" and last.path == add.path:
                 op = last
             elif last is not None and last.kind == "delete" and last.path == add.path:
@@ -140,7 +145,7 @@ def apply_batch(p: Pachlet, batch: ModifyBatch) -> None:
             raise
         info = None
     if info is not None and info.finished is None:
-        if info.origin == r.ORIGIN_AUTO:
+        if info.origin == r.ORIGIN_AUTO and p.inspect_repo(repo).pipeline is not None:
             raise PachletError(f"commit {repo}@{info.id} is a pipeline output commit; pachlet finishes it")
         for op in batch.ops:
             _apply_op(p, repo, info.id, op)
