@@ -83,6 +83,26 @@ def run() -> None:
     """Run a cron pipeline now."""
 
 
+@click.group(cls=VerbGroup)
+def squash() -> None:
+    """Squash a commit set."""
+
+
+@click.group(cls=VerbGroup)
+def diff() -> None:
+    """Diff files."""
+
+
+@click.group(cls=VerbGroup)
+def copy() -> None:
+    """Copy files between PFS paths."""
+
+
+@click.group(cls=VerbGroup)
+def subscribe() -> None:
+    """Stream commits as they are created."""
+
+
 VERBS: tuple[click.Group, ...] = (
     create,
     list_,
@@ -96,5 +116,9 @@ VERBS: tuple[click.Group, ...] = (
     finish,
     update,
     run,
+    squash,
+    diff,
+    copy,
+    subscribe,
 )
 """The verb groups, in the order ``pachlet --help`` lists them."""
