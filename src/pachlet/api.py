@@ -315,18 +315,7 @@ class Pachlet:
     ) -> CommitInfo:
         """Copy a file or directory ``src`` = (repo, ref, path) to ``dst``; same commit rules as
         ``put_file``."""
-        repo, ref, path = dst
-
-        def copy(commit: CommitInfo) -> None:
-            info = self._pfs.inspect_file(*src)
-            base = info.path.rstrip("/")
-            for f in self._pfs.walk_files(src[0], src[1], src[2]) if info.file_type == "dir" else [info]:
-                target = path.rstrip("/") + f.path[len(base) :] if info.file_type == "dir" else path
-                self._pfs.put_file(
-                    commit, target, self._pfs.file_object_path(src[0], src[1], f.path), append=append
-                )
-
-        return self._write_files(repo, ref, copy)
+        return self._write_files(dst[0], dst[1], lambda c: self._pfs.copy_path(c, src, dst[2], append=append))
 
     def put_file_url(
         self, repo: str, ref: str, path: str, url: str, *, recursive: bool = False, append: bool = False

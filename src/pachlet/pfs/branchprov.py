@@ -130,9 +130,12 @@ class ProvenanceOps:
     def propagate(self, c: sqlite3.Connection, repo: str, branch: str, gid: str) -> None:
         """Open an AUTO commit ``gid`` on every plain branch downstream of ``repo@branch`` (pachd's
         ``propagateBranches``), upstream first; a repo that already has commit ``gid`` is passed over."""
+        if not c.execute(
+            "SELECT 1 FROM branches b JOIN repos r ON r.name=b.repo WHERE r.pipeline IS NULL"
+            " AND b.provenance NOT IN ('', '[]') LIMIT 1"
+        ).fetchone():
+            return  # no plain branch has provenance (the common case): nothing to load
         graph = self._graph(c)
-        if not any(prov and plain for prov, plain in graph.values()):
-            return
         for key in self._downstream(graph, (repo, branch)):
             prov, plain = graph[key]
             if not plain:

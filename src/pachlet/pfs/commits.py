@@ -64,11 +64,9 @@ class CommitOps:
         check_name("branch", branch)
         with self.store.tx() as c:
             repo_row = self.repo_row(c, repo)
-            if repo_row["kind"] == "output":
-                raise PachletError(
-                    f"cannot start a commit in {repo}: it is the output repo of pipeline {repo_row['pipeline']}"
-                )
-            if self.branch_provenance(c, repo, branch):  # pachd checks this before the parent
+            # pachd's ErrCommitOnOutputBranch (pachctl's IsWriteToOutputBranchError matches it), checked
+            # before the parent is
+            if repo_row["kind"] == "output" or self.branch_provenance(c, repo, branch):
                 raise PachletError(f"cannot start a commit on an output branch: {repo}@{branch}")
             b = c.execute("SELECT head FROM branches WHERE repo=? AND name=?", (repo, branch)).fetchone()
             head = b[0] if b else None

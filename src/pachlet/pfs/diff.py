@@ -108,3 +108,16 @@ class DiffOps:
         """Write the file(s) a URL names into an open commit (``pachlet.pfs.urls``)."""
         for dst, stream in open_url(url, path, recursive=recursive):
             self.put_file(commit, dst, stream, append=append)  # type: ignore[attr-defined]
+
+    def copy_path(
+        self, commit: CommitInfo, src: tuple[str, str, str], dst: str, *, append: bool = False
+    ) -> None:
+        """Copy the file or directory ``src`` = (repo, ref, path) to ``dst`` in an open commit."""
+        info = self.inspect_file(*src)  # type: ignore[attr-defined]
+        if info.file_type != "dir":
+            self.put_file(commit, dst, self.file_object_path(*src), append=append)  # type: ignore[attr-defined]
+            return
+        base = info.path.rstrip("/")
+        for f in self.walk_files(src[0], src[1], src[2]):  # type: ignore[attr-defined]
+            obj = self.file_object_path(src[0], src[1], f.path)  # type: ignore[attr-defined]
+            self.put_file(commit, dst.rstrip("/") + f.path[len(base) :], obj, append=append)  # type: ignore[attr-defined]

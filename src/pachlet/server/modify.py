@@ -115,15 +115,7 @@ def _apply_op(p: Pachlet, repo: str, ref: str, op: FileOp) -> None:
         p.put_file(repo, ref, op.path, op.data, append=op.append)
     elif op.kind == "copy":
         assert op.src is not None
-        src_repo, src_ref, src_path = op.src
-        info = p.inspect_file(src_repo, src_ref, src_path)
-        if info.file_type != "dir":
-            p.put_file(repo, ref, op.path, p.get_file(src_repo, src_ref, src_path), append=op.append)
-            return
-        base = info.path.rstrip("/")
-        for f in p.walk_files(src_repo, src_ref, src_path):
-            dst = op.path.rstrip("/") + f.path[len(base) :]
-            p.put_file(repo, ref, dst, p.get_file(src_repo, src_ref, f.path), append=op.append)
+        p.copy_file(op.src, (repo, ref, op.path), append=op.append)
 
 
 def _abandon(p: Pachlet, repo: str, commit_id: str) -> None:
