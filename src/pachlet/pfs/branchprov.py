@@ -82,6 +82,20 @@ class ProvenanceOps:
             pending = [k for k in pending if k not in placed]
         return order
 
+    def branch_closure(
+        self, c: sqlite3.Connection, repo: str, branch: str
+    ) -> tuple[list[BranchKey], list[BranchKey]]:
+        """(every branch upstream, every branch downstream) of ``repo@branch``, transitively, sorted."""
+        graph = self._graph(c)
+        up: set[BranchKey] = set()
+        todo = list(graph.get((repo, branch), ([], True))[0])
+        while todo:
+            k = todo.pop()
+            if k not in up:
+                up.add(k)
+                todo.extend(graph.get(k, ([], True))[0])
+        return sorted(up), sorted(self._downstream(graph, (repo, branch)))
+
     def plain_subvenance(self, c: sqlite3.Connection, repo: str, branch: str) -> list[BranchKey]:
         """The plain branches downstream of ``repo@branch``, upstream ones first."""
         graph = self._graph(c)

@@ -113,7 +113,10 @@ class RepoOps:
     # ------------------------------------------------------------------ branches
     def _branch_info(self, row: sqlite3.Row) -> BranchInfo:
         prov = tuple(tuple(p) for p in json.loads(row["provenance"] or "[]"))
+        up, down = self.branch_closure(self.store.conn(), row["repo"], row["name"])
         return BranchInfo(
+            full_provenance=tuple(up),
+            subvenance=tuple(down),
             repo=row["repo"],
             name=row["name"],
             head=row["head"],

@@ -289,3 +289,26 @@ def test_deleting_100_repos_reclaims_their_objects(served: Served) -> None:
     assert _objects(served.root) == before
     assert list(client.fsck()) == []
     assert client.get_file((shared, "master"), "/shared").read() == b"shared content"
+
+
+def test_provenance_replay(client: python_pachyderm.Client) -> None:
+    """server_test.go ``Provenance``: full provenance on BranchInfo, propagation down a DAG in the upstream
+    commit's global ID, and ``repo@<global ID>`` naming the commit a set read (ResolveCommitProvenance)."""
+    a, b, c, d, e = (_repo(client, n) for n in "abcde")
+    client.create_branch(b, "master", provenance=_prov(a))
+    client.create_branch(c, "master", provenance=_prov(b) + _prov(e))
+    client.create_branch(d, "master", provenance=_prov(c))
+    assert len(client.inspect_branch(b, "master").provenance) == 1
+    assert len(client.inspect_branch(c, "master").provenance) == 3
+    assert len(client.inspect_branch(d, "master").provenance) == 4
+    assert {s.repo.name for s in client.inspect_branch(a, "master").subvenance} == {b, c, d}
+    a_commit = client.start_commit(a, "master")
+    client.finish_commit(a_commit)
+    for repo in (b, c, d):
+        assert list(client.inspect_commit((repo, "master")))[0].commit.id == a_commit.id
+    e_commit = client.start_commit(e, "master")
+    client.finish_commit(e_commit)
+    b_head = list(client.inspect_commit((b, "master")))[0].commit.id
+    assert list(client.inspect_commit((b, e_commit.id)))[0].commit.id == b_head  # an alias
+    for repo in (c, d):
+        assert list(client.inspect_commit((repo, "master")))[0].commit.id == e_commit.id
