@@ -155,9 +155,12 @@ class Pachlet:
 
     def delete_repo(self, name: str, *, force: bool = False) -> None:
         """Delete a repo with its branches and commits. A pipeline's output repo, or a repo a pipeline
-        reads, is refused unless ``force`` (then the pipelines keep running against nothing)."""
+        reads, is refused unless ``force`` (then the pipelines keep running against nothing). A repo
+        that does not exist is not an error (pachd 2.7.6). Objects nothing else uses are removed."""
+        if not self._pfs.repo_exists(name):
+            return
         self._pps.check_repo_deletable(name, force=force)
-        self._pfs.delete_repo(name)
+        self._pfs.delete_repo(name, force=force)
 
     def create_branch(
         self,
@@ -179,9 +182,10 @@ class Pachlet:
         """The repo's branches, newest first."""
         return self._pfs.list_branches(repo)
 
-    def delete_branch(self, repo: str, branch: str) -> None:
-        """Delete a branch (its commits stay reachable by ID)."""
-        self._pfs.delete_branch(repo, branch)
+    def delete_branch(self, repo: str, branch: str, *, force: bool = False) -> None:
+        """Delete a branch (its commits stay reachable by ID); one that plain branches are provenant on
+        needs ``force``."""
+        self._pfs.delete_branch(repo, branch, force=force)
 
     # ------------------------------------------------------------------ commits
     def start_commit(
@@ -284,6 +288,45 @@ class Pachlet:
         """Run pending jobs, then return the commit once finished (``PachletError`` if still open after
         ``timeout`` seconds, e.g. a user commit nobody finishes)."""
         return self._pps.wait_commit(repo, ref, timeout=timeout)
+
+    def squash_commit(self, global_id: str) -> None:
+        """Delete every commit of a global ID, keeping its changes in their children (pachd's
+        ``SquashCommitSet``; ``pachlet.pfs.commitsets`` has the refusals)."""
+        self._check_no_jobs(global_id)
+        self._pfs.squash_commit_set(global_id)
+
+    def drop_commit(self, global_id: str) -> None:
+        """Delete every commit of a global ID with its data; none may have children (pachd's
+        ``DropCommitSet``)."""
+        self._check_no_jobs(global_id)
+        self._pfs.drop_commit_set(global_id)
+
+    def _check_no_jobs(self, global_id: str) -> None:
+        if any(j.id == global_id for j in self._pps.pending_jobs()):
+            raise PachletError(f"commit set {global_id} has jobs still running; wait for them first")
+
+    def diff_file(
+        self, new: tuple[str, str, str], old: tuple[str, str, str] | None = None
+    ) -> list[tuple[FileRecord | None, FileRecord | None]]:
+        """``(old, new)`` for each path under ``new`` = (repo, ref, path) that differs from ``old``
+        (default: the new commit's parent), files and directories, in path order (pachd's DiffFile)."""
+        return self._pfs.diff_files(*new, *(old or (None, None, None)))
+
+    def copy_file(
+        self, src: tuple[str, str, str], dst: tuple[str, str, str], *, append: bool = False
+    ) -> CommitInfo:
+        """Copy a file or directory ``src`` = (repo, ref, path) to ``dst``; same commit rules as
+        ``put_file``."""
+        return self._write_files(dst[0], dst[1], lambda c: self._pfs.copy_path(c, src, dst[2], append=append))
+
+    def put_file_url(
+        self, repo: str, ref: str, path: str, url: str, *, recursive: bool = False, append: bool = False
+    ) -> CommitInfo:
+        """Write what ``url`` names (``http(s)://`` or ``file://``; ``recursive`` for a directory) at
+        ``path``; same commit rules as ``put_file``."""
+        return self._write_files(
+            repo, ref, lambda c: self._pfs.put_url(c, path, url, recursive=recursive, append=append)
+        )
 
     def commit_set(self, global_id: str) -> list[CommitInfo]:
         """Every commit of one global ID (upstream first); ``NotFoundError`` if there is none."""

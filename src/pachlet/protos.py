@@ -117,13 +117,14 @@ def repo_info(rec: r.RepoInfo) -> pfs_pb2.RepoInfo:
 
 
 def branch_info(rec: r.BranchInfo) -> pfs_pb2.BranchInfo:
-    """``pfs.BranchInfo`` with head and direct provenance (full provenance is the same list here)."""
+    """``pfs.BranchInfo`` with head, direct and full provenance, and subvenance."""
     msg = pfs_pb2.BranchInfo(branch=branch(rec.repo, rec.name))
     if rec.head:
         msg.head.CopyFrom(commit(rec.repo, rec.head, rec.name))
-    prov = [branch(repo_name, branch_name) for repo_name, branch_name in rec.provenance]
-    msg.direct_provenance.extend(prov)
-    msg.provenance.extend(prov)
+    msg.direct_provenance.extend(branch(repo_name, branch_name) for repo_name, branch_name in rec.provenance)
+    full = rec.full_provenance or rec.provenance
+    msg.provenance.extend(branch(repo_name, branch_name) for repo_name, branch_name in full)
+    msg.subvenance.extend(branch(repo_name, branch_name) for repo_name, branch_name in rec.subvenance)
     return msg
 
 

@@ -70,6 +70,10 @@ class BranchInfo:
     head: str | None
     provenance: tuple[tuple[str, str], ...] = ()
     created: datetime | None = None
+    full_provenance: tuple[tuple[str, str], ...] = ()
+    """Every branch upstream, transitively (pachd's ``BranchInfo.provenance``); empty: as ``provenance``."""
+    subvenance: tuple[tuple[str, str], ...] = ()
+    """Every branch downstream, transitively (pachd's ``BranchInfo.subvenance``)."""
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import shutil
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from pathlib import Path
@@ -184,12 +184,32 @@ class Store:
             except BaseException:
                 self._local.depth = depth
                 if depth == 0:
+                    self._local.after = []
                     c.execute("ROLLBACK")
                 raise
             else:
                 self._local.depth = depth
                 if depth == 0:
                     c.execute("COMMIT")
+                    self._run_after_commit()
+
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` once the outermost write transaction of this thread commits (dropped if it rolls
+        back); outside a transaction, run it now. Garbage collection uses it: objects are unlinked only
+        after the rows that referred to them are gone for good."""
+        if getattr(self._local, "depth", 0) == 0:
+            fn()
+            return
+        pending: list[Callable[[], None]] | None = getattr(self._local, "after", None)
+        if pending is None:
+            pending = self._local.after = []
+        pending.append(fn)
+
+    def _run_after_commit(self) -> None:
+        pending: list[Callable[[], None]] = getattr(self._local, "after", None) or []
+        self._local.after = []
+        for fn in pending:
+            fn()
 
     @contextmanager
     def snapshot(self) -> Iterator[sqlite3.Connection]:
@@ -312,3 +332,38 @@ class Store:
                 ) from None
             shutil.copyfile(src, dest)
             os.chmod(dest, 0o444)
+
+    # ------------------------------------------------------------------ garbage collection
+    def unreferenced(self, c: sqlite3.Connection, digests: Iterable[str]) -> set[str]:
+        """Those of ``digests`` no row refers to any more: no commit's files, no open commit's staged
+        file, no datum output (read in ``c``)."""
+        out: set[str] = set()
+        for d in set(digests):
+            if not d:
+                continue
+            used = c.execute(
+                "SELECT 1 FROM files WHERE hash=? UNION ALL SELECT 1 FROM staging WHERE hash=? AND deleted=0"
+                " UNION ALL SELECT 1 FROM datum_outputs WHERE hash=? LIMIT 1",
+                (d, d, d),
+            ).fetchone()
+            if used is None:
+                out.add(d)
+        return out
+
+    def delete_objects(self, digests: Iterable[str]) -> int:
+        """Unlink objects (missing ones are skipped); returns how many were removed."""
+        removed = 0
+        for d in digests:
+            path = self.object_path(d)
+            with suppress(FileNotFoundError):
+                path.unlink()
+                removed += 1
+        return removed
+
+    def object_count(self) -> int:
+        """How many objects the store holds (temp files not counted)."""
+        if not self.objects.exists():
+            return 0
+        return sum(
+            1 for sub in self.objects.iterdir() if sub.name != "tmp" and sub.is_dir() for _ in sub.iterdir()
+        )

@@ -62,8 +62,8 @@ class Backend(Protocol):
         """One branch."""
         ...
 
-    def delete_branch(self, repo: str, branch: str) -> None:
-        """Delete a branch."""
+    def delete_branch(self, repo: str, branch: str, force: bool = False) -> None:
+        """Delete a branch (``force``: even if other branches are provenant on it)."""
         ...
 
     # commits
@@ -246,4 +246,35 @@ class Backend(Protocol):
 
     def server_version(self) -> Any:
         """The server's ``versionpb.Version`` (GetVersion's answer; for a local root, pachlet's own)."""
+        ...
+
+    # commit sets and file operations (pachd's SquashCommitSet, DropCommitSet, DiffFile, CopyFile,
+    # AddFile URL, SubscribeCommit)
+    def squash_commit(self, global_id: str) -> None:
+        """Squash a commit set (its changes stay in the children)."""
+        ...
+
+    def drop_commit(self, global_id: str) -> None:
+        """Drop a commit set (its commits must have no children)."""
+        ...
+
+    def diff_files(
+        self, new: tuple[str, str, str], old: tuple[str, str, str] | None
+    ) -> list[tuple[pfs_pb2.FileInfo | None, pfs_pb2.FileInfo | None]]:
+        """``(new, old)`` file infos of each differing path; ``old`` None: the new commit's parent."""
+        ...
+
+    def copy_file(self, src: tuple[str, str, str], dst: tuple[str, str, str], append: bool) -> None:
+        """Copy a file or directory (repo, ref, path) to another place."""
+        ...
+
+    def put_url(self, repo: str, ref: str, path: str, url: str, recursive: bool, append: bool) -> None:
+        """Put what a URL names (http(s):// or file://) at ``path``."""
+        ...
+
+    def subscribe_commits(
+        self, repo: str, branch: str, from_id: str, all_: bool, origin: int
+    ) -> Iterator[pfs_pb2.CommitInfo]:
+        """Every commit of the repo (branch), then each new one, without end; ``from_id`` is left out;
+        ``origin`` a ``pfs.OriginKind`` (0: every kind)."""
         ...

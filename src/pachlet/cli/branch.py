@@ -72,9 +72,10 @@ def inspect_branch(
 
 @delete.command("branch")
 @click.argument("branch_ref", metavar="REPO@BRANCH")
+@click.option("-f", "--force", is_flag=True, help="Delete it even if other branches are provenant on it.")
 @click.pass_context
-def delete_branch(ctx: click.Context, branch_ref: str) -> None:
+def delete_branch(ctx: click.Context, branch_ref: str, force: bool) -> None:
     """Delete a branch (its commits stay reachable by ID)."""
     ref = parse_ref(branch_ref, allow_path=False, require_ref=True)
     with open_backend(ctx, write=True) as b:
-        b.delete_branch(ref.repo, ref.branch or ref.ref)
+        b.delete_branch(ref.repo, ref.branch or ref.ref, force)

@@ -1,7 +1,8 @@
-"""Commit commands: ``start|finish|list|inspect|wait commit``."""
+"""Commit commands: ``start|finish|list|inspect|wait|squash|delete|subscribe commit``."""
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -9,9 +10,9 @@ import click
 from pachlet import tables
 from pachlet.cli import details
 from pachlet.cli.output import ProgressBars, emit_json, output_option, run_jobs, wait_option, want_json
-from pachlet.cli.refs import Ref, parse_ref, resolve_ref
+from pachlet.cli.refs import Ref, RefError, parse_ref, resolve_ref
 from pachlet.cli.session import open_backend
-from pachlet.cli.verbs import finish, inspect, list_, start, wait
+from pachlet.cli.verbs import delete, finish, inspect, list_, squash, start, subscribe, wait
 from pachlet.errors import PachletError
 from pachlet.names import COMMIT_ID_RE
 
@@ -173,3 +174,80 @@ def wait_commit(ctx: click.Context, commit_ref: str, output: str, raw: bool, ful
         emit_json([info])
     else:
         click.echo(details.commit_details(info, full_timestamps), nl=False)
+
+
+def _commit_set_id(arg: str) -> str:
+    if not COMMIT_ID_RE.match(arg):
+        raise RefError(f'invalid commit ID "{arg}": expected a global ID (32 hex characters)')
+    return arg
+
+
+@squash.command("commit")
+@click.argument("commit_id", metavar="COMMIT_ID")
+@click.pass_context
+def squash_commit(ctx: click.Context, commit_id: str) -> None:
+    """Squash the sub-commits of a commit set: their data stays in their child commits (pachd refuses
+    a set with a commit that has no children)."""
+    with open_backend(ctx, write=True) as b:
+        b.squash_commit(_commit_set_id(commit_id))
+
+
+@delete.command("commit")
+@click.argument("commit_id", metavar="COMMIT_ID")
+@click.pass_context
+def delete_commit(ctx: click.Context, commit_id: str) -> None:
+    """Delete the sub-commits of a commit set with their data (pachd's DropCommitSet; none of them may
+    have children)."""
+    with open_backend(ctx, write=True) as b:
+        b.drop_commit(_commit_set_id(commit_id))
+
+
+ORIGINS = {"AUTO": 2, "FSCK": 3, "USER": 1}
+"""``--origin`` values (``pfs.OriginKind``), as pachctl's ``parseOriginKind`` reads them."""
+
+
+@subscribe.command("commit")
+@click.argument("branch_ref", metavar="REPO[@BRANCH]")
+@click.option("--from", "from_", default="", help="Leave out this commit (pachd's SubscribeCommit from).")
+@click.option("--new", "new", is_flag=True, help="Only commits created from now on.")
+@click.option("--all", "all_", is_flag=True, help="Every kind of commit (AUTO, FSCK, USER).")
+@click.option("--origin", default="", help="Only commits of this origin: AUTO, FSCK or USER.")
+@output_option
+@click.pass_context
+def subscribe_commit(
+    ctx: click.Context,
+    branch_ref: str,
+    from_: str,
+    new: bool,
+    all_: bool,
+    origin: str,
+    output: str,
+    raw: bool,
+    full_timestamps: bool,
+) -> None:
+    """Print commits as they are created, without end (Ctrl-C stops): first the existing ones."""
+    if new and from_:
+        raise RefError("--new and --from cannot be used together")
+    if all_ and origin:
+        raise RefError("cannot specify both --all and --origin")
+    if origin and origin.upper() not in ORIGINS:
+        raise RefError(f"unrecognized origin: {origin}")
+    ref = parse_ref(branch_ref, allow_path=False)
+    as_json = want_json(output, raw)
+    with open_backend(ctx, write=False) as b:
+        skip = {c.commit.id for c in b.list_commits(ref.repo, ref.branch or None, None)} if new else set()
+        first = True
+        stream = b.subscribe_commits(ref.repo, ref.branch, from_, all_, ORIGINS.get(origin.upper(), 0))
+        try:
+            for info in stream:
+                if info.commit.id in skip:
+                    continue
+                if as_json:
+                    emit_json([info])
+                else:
+                    table = tables.commit_table([info], full_timestamps)
+                    click.echo(table if first else table.split("\n", 1)[1], nl=False)
+                    first = False
+                sys.stdout.flush()
+        except KeyboardInterrupt:
+            return

@@ -1,8 +1,11 @@
-"""File commands: ``put|get|list|inspect|glob|delete file``."""
+"""File commands: ``put|get|list|inspect|glob|delete|copy|diff file``."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,7 +16,7 @@ from pachlet.cli import details, putfile
 from pachlet.cli.output import emit_json, output_option, run_jobs, wait_option, want_json
 from pachlet.cli.refs import RefError, parse_ref, resolve_ref
 from pachlet.cli.session import open_backend
-from pachlet.cli.verbs import delete, get, glob, inspect, list_, put
+from pachlet.cli.verbs import copy, delete, diff, get, glob, inspect, list_, put
 from pachlet.errors import PachletError
 from pachlet.names import COMMIT_ID_RE
 
@@ -101,6 +104,8 @@ def _write(b: Backend, repo: str, dest: str, op: putfile.PutOp, append: bool) ->
                 b.put_file(repo, dest, putfile.clean(op.path.rstrip("/") + "/" + rel), f, True)
         else:
             b.put_tree(repo, dest, op.path, Path(op.source))
+    elif op.kind in ("url", "url-tree"):
+        b.put_url(repo, dest, op.path, op.source, op.kind == "url-tree", append)
     elif op.source == putfile.STDIN:
         b.put_file(repo, dest, op.path, sys.stdin.buffer.read(), append)
     else:
@@ -200,3 +205,90 @@ def delete_file(ctx: click.Context, file_ref: str, no_wait: bool) -> None:
     with open_backend(ctx, write=True) as b:
         b.delete_file(ref.repo, resolve_ref(b, ref), ref.path)
         run_jobs(b, no_wait)
+
+
+def _file_arg(arg: str) -> tuple[str, str, str]:
+    ref = parse_ref(arg, require_ref=True)
+    return ref.repo, ref.ref, ref.path or "/"
+
+
+@copy.command("file")
+@click.argument("src_ref", metavar="SRC_REPO@SRC_REF:SRC_PATH")
+@click.argument("dst_ref", metavar="DST_REPO@DST_REF:DST_PATH")
+@click.option("-a", "--append", is_flag=True, help="Append to the existing content of the file.")
+@wait_option
+@click.pass_context
+def copy_file(ctx: click.Context, src_ref: str, dst_ref: str, append: bool, no_wait: bool) -> None:
+    """Copy a file or directory between PFS paths (a branch destination gets one new commit)."""
+    with open_backend(ctx, write=True) as b:
+        src = _file_arg(src_ref)
+        dref = parse_ref(dst_ref, require_ref=True)
+        if not dref.path:
+            raise RefError(f'invalid format "{dst_ref}": expected repo@ref:/path')
+        b.copy_file(
+            (src[0], resolve_ref(b, parse_ref(src_ref, require_ref=True)), src[2]),
+            (dref.repo, resolve_ref(b, dref), dref.path),
+            append,
+        )
+        run_jobs(b, no_wait)
+
+
+def _diff_command(arg: str) -> list[str]:
+    """pachctl's ``diffCommand``: ``--diff-command``, else git's no-index diff, else ``diff``."""
+    if arg:
+        return arg.split()
+    if shutil.which("git"):
+        return ["git", "-c", "color.ui=always", "--no-pager", "diff", "--no-index"]
+    return ["diff"]
+
+
+@diff.command("file")
+@click.argument("new_ref", metavar="NEW_REPO@NEW_REF:NEW_PATH")
+@click.argument("old_ref", required=False, metavar="[OLD_REPO@OLD_REF:OLD_PATH]")
+@click.option("-s", "--shallow", is_flag=True, help="Accepted; as in pachd 2.7.6 it changes nothing.")
+@click.option("--name-only", is_flag=True, help="Only the names of changed files (OP NAME TYPE SIZE).")
+@click.option("--diff-command", default="", help="A program other than git diff to diff files with.")
+@click.pass_context
+def diff_file(
+    ctx: click.Context, new_ref: str, old_ref: str | None, shallow: bool, name_only: bool, diff_command: str
+) -> None:
+    """Diff two file trees: the new path against the old one (default: the new commit's parent)."""
+    from python_pachyderm.proto.v2.pfs import pfs_pb2
+
+    with open_backend(ctx, write=False) as b:
+        nref = parse_ref(new_ref, require_ref=True)
+        new = (nref.repo, resolve_ref(b, nref), nref.path or "/")
+        old = None
+        if old_ref:
+            oref = parse_ref(old_ref, require_ref=True)
+            old = (oref.repo, resolve_ref(b, oref), oref.path or "/")
+        pairs = b.diff_files(new, old)
+        if name_only:
+            rows = []
+            for n, o in pairs:
+                for op, fi in (("+", n), ("-", o)):
+                    if fi is not None:
+                        kind = "dir" if fi.file_type == pfs_pb2.DIR else "file"
+                        rows.append((op, fi.file.path, kind, tables.bytes_size(fi.size_bytes)))
+            click.echo(tables.render_table(("OP", *tables.FILE_HEADER), rows), nl=False)
+            return
+        cmd = _diff_command(diff_command)
+        with tempfile.TemporaryDirectory(prefix="pachlet-diff-") as tmp:
+            for i, (n, o) in enumerate(pairs):
+                paths = []
+                for side, fi in (("old", o), ("new", n)):
+                    if fi is None or fi.file_type != pfs_pb2.FILE:
+                        paths.append("/dev/null")
+                        continue
+                    dest = Path(tmp) / f"{i}-{side}"
+                    with open(dest, "wb") as fh:
+                        b.copy_file_to(fi.file.commit.repo.name, fi.file.commit.id, fi.file.path, fh)
+                    paths.append(str(dest))
+                if paths == ["/dev/null", "/dev/null"]:
+                    continue
+                proc = subprocess.run([*cmd, *paths], check=False, capture_output=True)  # noqa: S603
+                click.echo(proc.stdout, nl=False)
+                if proc.returncode not in (0, 1):  # diff exits 1 when the files differ
+                    raise PachletError(
+                        f"{' '.join(cmd)} exited with {proc.returncode}: {proc.stderr.decode().strip()}"
+                    )

@@ -26,6 +26,10 @@ if TYPE_CHECKING:
     from pachlet.api import Pachlet
 
 
+SUBSCRIBE_POLL_SECONDS = 0.2
+"""How often ``subscribe commit`` on a local root looks for new commits (other processes write them)."""
+
+
 class LocalBackend:
     """The CLI's view of a local root: facade calls in, proto messages out."""
 
@@ -58,8 +62,8 @@ class LocalBackend:
     def inspect_branch(self, repo: str, branch: str) -> pfs_pb2.BranchInfo:
         return protos.branch_info(self.p.inspect_branch(repo, branch))
 
-    def delete_branch(self, repo: str, branch: str) -> None:
-        self.p.delete_branch(repo, branch)
+    def delete_branch(self, repo: str, branch: str, force: bool = False) -> None:
+        self.p.delete_branch(repo, branch, force=force)
 
     # commits
     def start_commit(self, repo: str, branch: str, description: str) -> pfs_pb2.CommitInfo:
@@ -248,3 +252,38 @@ class LocalBackend:
 
     def server_version(self) -> Any:
         return protos.version_message()
+
+    # commit sets and file operations
+    def squash_commit(self, global_id: str) -> None:
+        self.p.squash_commit(global_id)
+
+    def drop_commit(self, global_id: str) -> None:
+        self.p.drop_commit(global_id)
+
+    def diff_files(
+        self, new: tuple[str, str, str], old: tuple[str, str, str] | None
+    ) -> list[tuple[pfs_pb2.FileInfo | None, pfs_pb2.FileInfo | None]]:
+        def info(rec: Any) -> pfs_pb2.FileInfo | None:
+            return None if rec is None else protos.file_info(rec, rec.repo, rec.commit)
+
+        return [(info(n), info(o)) for o, n in self.p.diff_file(new, old)]
+
+    def copy_file(self, src: tuple[str, str, str], dst: tuple[str, str, str], append: bool) -> None:
+        self.p.copy_file(src, dst, append=append)
+
+    def put_url(self, repo: str, ref: str, path: str, url: str, recursive: bool, append: bool) -> None:
+        self.p.put_file_url(repo, ref, path, url, recursive=recursive, append=append)
+
+    def subscribe_commits(
+        self, repo: str, branch: str, from_id: str, all_: bool, origin: int
+    ) -> Iterator[pfs_pb2.CommitInfo]:
+        self.p.inspect_repo(repo)
+        seen = {from_id} if from_id else set()
+        while True:
+            for rec in reversed(self.p.list_commits(repo, branch or None)):
+                info = protos.commit_info(rec)
+                if rec.id in seen or not (all_ or not origin or info.origin.kind == origin):
+                    continue
+                seen.add(rec.id)
+                yield info
+            time.sleep(SUBSCRIBE_POLL_SECONDS)

@@ -11,7 +11,7 @@ Naming (pachctl's three cases):
 
 ``--untar`` puts the entries of a ``.tar`` / ``.tar.gz`` / ``.tgz`` source at their own names (pachctl's
 ``PutFileTAR`` ignores the target path), overwriting unless ``-a``. URL sources are PutFileURL's job on
-the server; this module refuses them with one clear error.
+the server (or the local root): a `url` op names the source, `url-tree` one put recursively.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from typing import BinaryIO
 from urllib.parse import urlparse
 
 from pachlet.errors import PachletError
+from pachlet.pfs.urls import is_url
 
 STDIN = "-"
 
@@ -33,7 +34,8 @@ STDIN = "-"
 @dataclass(frozen=True)
 class PutOp:
     """One write of a ``put file``: ``kind`` is ``file`` (``source`` a local path or ``-``), ``tree`` (a
-    local directory whose contents go under ``path``) or ``tar`` (a tar stream, entries at their names)."""
+    local directory whose contents go under ``path``), ``tar`` (a tar stream, entries at their names), ``url``
+    or ``url-tree`` (``source`` a URL, fetched by PutFileURL; ``url-tree`` recursively)."""
 
     kind: str
     path: str
@@ -48,19 +50,9 @@ def split_sources(values: Iterable[str]) -> list[str]:
     return out
 
 
-def is_url(source: str) -> bool:
-    """True for ``scheme://...`` sources (Go's ``url.Parse`` finding a scheme), which pachctl sends as
-    PutFileURL instead of reading them locally."""
-    scheme = urlparse(source).scheme
-    return bool(scheme) and len(scheme) > 1  # "C:\\x" is a Windows path, not a URL
-
-
-def refuse_url(source: str, flag: str) -> PachletError:
-    """The error for a URL source: fetching URLs is done by the server's PutFileURL."""
-    return PachletError(
-        f"put file {flag} {source}: URL sources are not supported by this pachlet yet "
-        "(download the file and pass the local path)"
-    )
+def refuse_url_list(source: str) -> PachletError:
+    """The error for ``-i URL``: pachlet reads the list of sources from a local file or stdin only."""
+    return PachletError(f"put file -i {source}: a list of sources is read from a local file or - (stdin)")
 
 
 def clean(path: str) -> str:
@@ -81,7 +73,7 @@ def read_input_file(input_file: str, stdin: BinaryIO) -> list[str]:
     if input_file == STDIN:
         text = stdin.read().decode()
     elif is_url(input_file):
-        raise refuse_url(input_file, "-i")
+        raise refuse_url_list(input_file)
     else:
         try:
             text = Path(input_file).read_text()
@@ -98,7 +90,8 @@ def plan(path: str, sources: Sequence[str], *, recursive: bool, untar: bool, ful
         if not path:
             if source == STDIN:
                 raise PachletError("must specify filename when reading data from stdin")
-            target = clean(source if full_path else _base(source))
+            name = urlparse(source).path if is_url(source) else source
+            target = clean(name if full_path else _base(name))
         elif len(sources) == 1:
             target = clean(path)
         else:
@@ -109,8 +102,8 @@ def plan(path: str, sources: Sequence[str], *, recursive: bool, untar: bool, ful
 
 def _helper(path: str, source: str, recursive: bool, untar: bool) -> list[PutOp]:
     """pachctl's ``putFileHelper`` for one source."""
-    if is_url(source):
-        raise refuse_url(source, "-f")
+    if is_url(source):  # PutFileURL: the server (or the local root) fetches it
+        return [PutOp("url-tree" if recursive else "url", path, source)]
     if source == STDIN:
         if recursive:
             raise PachletError("cannot set -r and read from stdin (must also set -f or -i)")

@@ -77,8 +77,8 @@ class RemoteBackend:
     def inspect_branch(self, repo: str, branch: str) -> pfs_pb2.BranchInfo:
         return self.c.inspect_branch(repo, branch)
 
-    def delete_branch(self, repo: str, branch: str) -> None:
-        self.c.delete_branch(repo, branch)
+    def delete_branch(self, repo: str, branch: str, force: bool = False) -> None:
+        self.c.delete_branch(repo, branch, force=force)
 
     # commits
     def start_commit(self, repo: str, branch: str, description: str) -> pfs_pb2.CommitInfo:
@@ -306,3 +306,40 @@ class RemoteBackend:
 
     def server_version(self) -> Any:
         return self.c.get_remote_version()
+
+    # commit sets and file operations
+    def squash_commit(self, global_id: str) -> None:
+        self.c.squash_commit(global_id)
+
+    def drop_commit(self, global_id: str) -> None:
+        self.c.drop_commit(global_id)
+
+    def diff_files(
+        self, new: tuple[str, str, str], old: tuple[str, str, str] | None
+    ) -> list[tuple[pfs_pb2.FileInfo | None, pfs_pb2.FileInfo | None]]:
+        old_commit = self._commit(old[0], old[1]) if old else None
+        out: list[tuple[pfs_pb2.FileInfo | None, pfs_pb2.FileInfo | None]] = []
+        for d in self.c.diff_file(self._commit(new[0], new[1]), new[2], old_commit, old[2] if old else None):
+            out.append(
+                (
+                    d.new_file if d.HasField("new_file") else None,
+                    d.old_file if d.HasField("old_file") else None,
+                )
+            )
+        return out
+
+    def copy_file(self, src: tuple[str, str, str], dst: tuple[str, str, str], append: bool) -> None:
+        self.c.copy_file(
+            self._commit(src[0], src[1]), src[2], self._commit(dst[0], dst[1]), dst[2], append=append
+        )
+
+    def put_url(self, repo: str, ref: str, path: str, url: str, recursive: bool, append: bool) -> None:
+        with self.c.modify_file_client(self._commit(repo, ref)) as mfc:
+            mfc.put_file_from_url(path, url, recursive=recursive, append=append)
+
+    def subscribe_commits(
+        self, repo: str, branch: str, from_id: str, all_: bool, origin: int
+    ) -> Iterator[pfs_pb2.CommitInfo]:
+        return iter(
+            self.c.subscribe_commit(repo, branch, from_commit=from_id or None, all=all_, origin_kind=origin)
+        )

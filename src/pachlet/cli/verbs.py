@@ -98,6 +98,25 @@ def restart() -> None:
     """Restart a datum of a running job."""
 
 
+def squash() -> None:
+    """Squash a commit set."""
+
+
+@click.group(cls=VerbGroup)
+def diff() -> None:
+    """Diff files."""
+
+
+@click.group(cls=VerbGroup)
+def copy() -> None:
+    """Copy files between PFS paths."""
+
+
+@click.group(cls=VerbGroup)
+def subscribe() -> None:
+    """Stream commits as they are created."""
+
+
 VERBS: tuple[click.Group, ...] = (
     create,
     list_,
@@ -114,5 +133,9 @@ VERBS: tuple[click.Group, ...] = (
     stop,
     resume,
     restart,
+    squash,
+    diff,
+    copy,
+    subscribe,
 )
 """The verb groups, in the order ``pachlet --help`` lists them."""

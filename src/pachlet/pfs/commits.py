@@ -32,8 +32,10 @@ class CommitOps:
         parent: str | None = None,
         transient: bool = False,
         provenance: Sequence[tuple[str, str, str]] = (),
+        propagate: bool = True,
     ) -> None:
-        """Record a new open commit and make it the branch head."""
+        """Record a new open commit and make it the branch head; with ``propagate`` every plain branch
+        downstream gets an open AUTO commit of the same global ID (``pachlet.pfs.branchprov``)."""
         c.execute(
             "INSERT INTO commits(repo, id, branch, origin, parent, started, description, transient, owner_pid)"
             " VALUES(?,?,?,?,?,?,?,?,?)",
@@ -45,6 +47,8 @@ class CommitOps:
             [(repo, commit_id, pr, pb, pc) for pr, pb, pc in provenance],
         )
         self.set_branch(c, repo, branch, commit_id)
+        if propagate:
+            self.propagate(c, repo, branch, commit_id)
 
     def start_commit(
         self,
@@ -60,10 +64,10 @@ class CommitOps:
         check_name("branch", branch)
         with self.store.tx() as c:
             repo_row = self.repo_row(c, repo)
-            if repo_row["kind"] == "output":
-                raise PachletError(
-                    f"cannot start a commit in {repo}: it is the output repo of pipeline {repo_row['pipeline']}"
-                )
+            # pachd's ErrCommitOnOutputBranch (pachctl's IsWriteToOutputBranchError matches it), checked
+            # before the parent is
+            if repo_row["kind"] == "output" or self.branch_provenance(c, repo, branch):
+                raise PachletError(f"cannot start a commit on an output branch: {repo}@{branch}")
             b = c.execute("SELECT head FROM branches WHERE repo=? AND name=?", (repo, branch)).fetchone()
             head = b[0] if b else None
             if head is not None:
@@ -73,12 +77,14 @@ class CommitOps:
                         # left by a process that died mid put-file: it can never be finished
                         self._abandon(c, repo, head)
                         head = hrow["parent"]
-                    else:
-                        raise PachletError(
-                            f"{repo}@{branch} already has an open commit {head}; finish it first"
-                        )
+                    elif parent is None:
+                        # pachd's linkParent text; python-pachyderm's tests match it
+                        raise PachletError(f"parent commit {repo}@{head} has not been finished")
             if parent is not None:
-                head = self.resolve(c, repo, parent)["id"]
+                prow = self.resolve(c, repo, parent)
+                if prow["finished"] is None:
+                    raise PachletError(f"parent commit {repo}@{prow['id']} has not been finished")
+                head = prow["id"]
             cid = commit_id or new_id()
             self.insert_commit(
                 c,
@@ -107,10 +113,11 @@ class CommitOps:
             b = c.execute("SELECT head FROM branches WHERE repo=? AND name=?", (repo, ref)).fetchone()
             if b is not None and b[0] is not None:
                 hrow = c.execute("SELECT * FROM commits WHERE repo=? AND id=?", (repo, b[0])).fetchone()
+                plain = self.repo_row(c, repo)["pipeline"] is None
                 if (
                     hrow is not None
                     and hrow["finished"] is None
-                    and hrow["origin"] == ORIGIN_USER
+                    and (hrow["origin"] == ORIGIN_USER or plain)
                     and not hrow["transient"]
                 ):
                     return self.commit_info(c, hrow), False
@@ -126,7 +133,7 @@ class CommitOps:
         """Materialize an open commit's tree and mark it finished (one transaction)."""
         with self.store.tx() as c:
             row = self._open_row(c, repo, ref)
-            if row["origin"] == ORIGIN_AUTO:
+            if row["origin"] == ORIGIN_AUTO and self.repo_row(c, repo)["pipeline"] is not None:
                 raise PachletError(
                     f"commit {repo}@{row['id']} is a pipeline output commit; pachlet finishes it"
                 )

@@ -13,16 +13,22 @@ joins an enclosing one (``Store.tx`` is re-entrant), so PPS composes them into o
 
 from __future__ import annotations
 
+from pachlet.pfs.branchprov import ProvenanceOps
 from pachlet.pfs.commits import CommitOps
+from pachlet.pfs.commitsets import CommitSetOps
+from pachlet.pfs.diff import DiffOps
 from pachlet.pfs.files import FileOps
 from pachlet.pfs.fsck import FsckOps
+from pachlet.pfs.gc import GcOps
 from pachlet.pfs.mount import MountOps
 from pachlet.pfs.refs import RefOps
 from pachlet.pfs.repos import RepoOps
 from pachlet.store import Store
 
 
-class PFS(RepoOps, RefOps, CommitOps, FileOps, FsckOps, MountOps):
+class PFS(
+    RepoOps, RefOps, CommitOps, FileOps, FsckOps, MountOps, ProvenanceOps, CommitSetOps, DiffOps, GcOps
+):
     """Versioned file system operations of one root (the public API PPS and the facade use)."""
 
     def __init__(self, store: Store) -> None:

@@ -74,6 +74,10 @@ class FileOps:
         ).fetchone()
         if row is None or row[0] is not None:
             raise PachletError(f"commit {commit.repo}@{commit.id} is not open")
+        for p, h, _s, d in rows:
+            # under the write lock: a delete's garbage collection cannot remove it before this commits
+            if not d and not self.store.has_object(h):
+                raise PachletError(f"the content of {p} was removed by a concurrent delete; put it again")
         c.executemany(
             "INSERT OR REPLACE INTO staging(repo, commit_id, path, hash, size, deleted) VALUES(?,?,?,?,?,?)",
             [(commit.repo, commit.id, p, h, s, d) for p, h, s, d in rows],

@@ -7,7 +7,7 @@ import re
 import sqlite3
 
 from pachlet.errors import NotFoundError
-from pachlet.names import ANCESTRY_RE
+from pachlet.names import ANCESTRY_RE, COMMIT_ID_RE
 from pachlet.records import ORIGIN_AUTO, CommitInfo
 from pachlet.store import Store
 from pachlet.timeutil import to_dt
@@ -36,11 +36,17 @@ class RefOps:
         if row is None:
             b = c.execute("SELECT head FROM branches WHERE repo=? AND name=?", (repo, base)).fetchone()
             if b is None:
+                if not COMMIT_ID_RE.match(base):
+                    # pachd's ErrBranchNotFound, which python-pachyderm's path_exists() matches
+                    raise NotFoundError(f'branch "{base}" not found in repo {repo}')
                 self.repo_row(c, repo)
-                raise NotFoundError(f"commit {repo}@{ref} not found")
-            if b[0] is None:
+                row = self._alias(c, repo, base)
+                if row is None:
+                    raise NotFoundError(f"commit {repo}@{ref} not found")
+            elif b[0] is None:
                 raise NotFoundError(f"branch {repo}@{base} has no commits")
-            row = c.execute("SELECT * FROM commits WHERE repo=? AND id=?", (repo, b[0])).fetchone()
+            else:
+                row = c.execute("SELECT * FROM commits WHERE repo=? AND id=?", (repo, b[0])).fetchone()
             if row is None:
                 raise NotFoundError(f"commit {repo}@{ref} not found")
         steps = 0
@@ -51,6 +57,21 @@ class RefOps:
                 raise NotFoundError(f"commit {repo}@{ref} not found (no such ancestor)")
             row = c.execute("SELECT * FROM commits WHERE repo=? AND id=?", (repo, row["parent"])).fetchone()
         return row
+
+    def _alias(self, c: sqlite3.Connection, repo: str, gid: str) -> sqlite3.Row | None:
+        """The commit of ``repo`` in the provenance (transitively) of commit set ``gid``: pachd's
+        ``ResolveCommitProvenance``, which lets ``repo@<global ID>`` name the commit that set read."""
+        hit = c.execute(
+            "WITH RECURSIVE prov(repo, cid) AS ("
+            " SELECT prov_repo, prov_commit FROM provenance WHERE commit_id=?"
+            " UNION SELECT p.prov_repo, p.prov_commit FROM provenance p JOIN prov ON p.repo=prov.repo"
+            " AND p.commit_id=prov.cid)"
+            " SELECT cid FROM prov WHERE repo=? AND cid<>? LIMIT 1",
+            (gid, repo, gid),
+        ).fetchone()
+        if hit is None:
+            return None
+        return c.execute("SELECT * FROM commits WHERE repo=? AND id=?", (repo, hit[0])).fetchone()
 
     def commit_info(self, c: sqlite3.Connection, row: sqlite3.Row) -> CommitInfo:
         """A commit row as a ``CommitInfo`` (with provenance and children)."""

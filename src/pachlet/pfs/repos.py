@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pachlet.errors import AlreadyExistsError, NotFoundError
 from pachlet.names import check_name
 from pachlet.records import BranchInfo, RepoInfo
-from pachlet.store import Store
+from pachlet.store import Store, new_id
 from pachlet.timeutil import now_ts, to_dt
 
 
@@ -87,10 +87,16 @@ class RepoOps:
         """Names of every repo."""
         return {r[0] for r in self.store.conn().execute("SELECT name FROM repos")}
 
-    def delete_repo(self, name: str) -> None:
-        """Delete a repo and everything in it (objects become orphans for fsck to collect)."""
+    def delete_repo(self, name: str, *, force: bool = False) -> None:
+        """Delete a repo and everything in it; the objects nothing else refers to are removed once the
+        deletion commits (``pachlet.pfs.gc``). A repo that does not exist is not an error, as in pachd
+        2.7.6 (``driver.deleteRepo`` returns nil on not-found). A branch of another plain repo that is
+        provenant on this one refuses the delete unless ``force`` (then that provenance is dropped)."""
         with self.store.tx() as c:
-            self.repo_row(c, name)
+            if c.execute("SELECT 1 FROM repos WHERE name=?", (name,)).fetchone() is None:
+                return
+            self.drop_upstream_repo(c, name, force=force)
+            self.collect_after_commit(self.commit_objects(c, name))
             for table in ("files", "staging", "provenance", "commits", "branches"):
                 c.execute(f"DELETE FROM {table} WHERE repo=?", (name,))
             c.execute("DELETE FROM repos WHERE name=?", (name,))
@@ -107,7 +113,10 @@ class RepoOps:
     # ------------------------------------------------------------------ branches
     def _branch_info(self, row: sqlite3.Row) -> BranchInfo:
         prov = tuple(tuple(p) for p in json.loads(row["provenance"] or "[]"))
+        up, down = self.branch_closure(self.store.conn(), row["repo"], row["name"])
         return BranchInfo(
+            full_provenance=tuple(up),
+            subvenance=tuple(down),
             repo=row["repo"],
             name=row["name"],
             head=row["head"],
@@ -123,12 +132,20 @@ class RepoOps:
         *,
         provenance: Sequence[tuple[str, str]] = (),
     ) -> BranchInfo:
-        """Create or move a branch."""
+        """Create or move a branch. On a plain repo (no pipeline owns it), provenance follows pachd's
+        ``createBranch`` (``pachlet.pfs.branchprov``): the branch gets an AUTO head commit and every
+        new upstream commit propagates to it; moving the head of a branch propagates downstream."""
         check_name("branch", branch)
         with self.store.tx() as c:
-            self.repo_row(c, repo)
+            repo_row = self.repo_row(c, repo)
             head_id = self.resolve(c, repo, head)["id"] if head else None
-            self.set_branch(c, repo, branch, head_id, provenance=provenance, move=head is not None)
+            plain = repo_row["pipeline"] is None
+            if plain and (provenance or self.branch_provenance(c, repo, branch)):
+                self.set_branch_provenance(c, repo, branch, head_id, provenance)
+            else:
+                self.set_branch(c, repo, branch, head_id, provenance=provenance, move=head is not None)
+                if head_id is not None:
+                    self.propagate(c, repo, branch, new_id())
         return self.inspect_branch(repo, branch)
 
     def set_branch(
@@ -178,9 +195,11 @@ class RepoOps:
         ).fetchall()
         return [self._branch_info(r) for r in rows]
 
-    def delete_branch(self, repo: str, branch: str) -> None:
-        """Delete a branch."""
+    def delete_branch(self, repo: str, branch: str, *, force: bool = False) -> None:
+        """Delete a branch (its commits stay, reachable by ID, as in pachd). A branch plain branches are
+        provenant on is refused unless ``force`` (then they lose it from their provenance)."""
         with self.store.tx() as c:
+            self.check_branch_deletable(c, [(repo, branch)], force=force)
             if c.execute("DELETE FROM branches WHERE repo=? AND name=?", (repo, branch)).rowcount == 0:
                 self.repo_row(c, repo)
                 raise NotFoundError(f"branch {branch} not found in repo {repo}")

@@ -110,7 +110,8 @@ def fill_unimplemented(base: type, service: str, message: str | None = None) -> 
         for method, value in vars(base).items():
             if method.startswith("_") or not callable(value):
                 continue
-            if method not in vars(cls):
+            own = cls.__mro__[: cls.__mro__.index(base)] if base in cls.__mro__ else (cls,)
+            if not any(method in vars(k) for k in own):  # defined by the class or a mixin before base
                 setattr(cls, method, make(method))
         return cls
 

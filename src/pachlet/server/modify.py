@@ -9,6 +9,7 @@ on the branch that is finished at the end (and dropped if applying fails).
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from python_pachyderm.proto.v2.pfs import pfs_pb2
 from pachlet import records as r
 from pachlet.api import Pachlet
 from pachlet.errors import NotFoundError, PachletError
+from pachlet.pfs.urls import open_url
 from pachlet.server.errors import RpcAbort
 from pachlet.server.refs import commit_ref
 
@@ -67,12 +69,15 @@ def buffer_modify_stream(requests: Iterable[pfs_pb2.ModifyFileRequest]) -> list[
         ops = batches[-1].ops
         if body == "add_file":
             add = req.add_file
-            if add.WhichOneof("source") == "url":
-                raise RpcAbort(
-                    grpc.StatusCode.UNIMPLEMENTED,
-                    f"pachlet serve does not implement put file from a URL ({add.url.URL})",
-                )
             last = ops[-1] if ops else None
+            if add.WhichOneof("source") == "url":
+                # fetched now, before the server's write lock is taken (pachd's putFileURL appends)
+                overwrite = last is not None and last.kind == "delete" and last.path == add.path
+                for dst, stream in open_url(add.url.URL, add.path, recursive=add.url.recursive):
+                    spool = _spool()
+                    shutil.copyfileobj(stream, spool)
+                    ops.append(FileOp("put", dst, append=not overwrite, data=spool))
+                continue
             if last is not None and last.kind == "put" and last.path == add.path:
                 op = last
             elif last is not None and last.kind == "delete" and last.path == add.path:
@@ -110,15 +115,7 @@ def _apply_op(p: Pachlet, repo: str, ref: str, op: FileOp) -> None:
         p.put_file(repo, ref, op.path, op.data, append=op.append)
     elif op.kind == "copy":
         assert op.src is not None
-        src_repo, src_ref, src_path = op.src
-        info = p.inspect_file(src_repo, src_ref, src_path)
-        if info.file_type != "dir":
-            p.put_file(repo, ref, op.path, p.get_file(src_repo, src_ref, src_path), append=op.append)
-            return
-        base = info.path.rstrip("/")
-        for f in p.walk_files(src_repo, src_ref, src_path):
-            dst = op.path.rstrip("/") + f.path[len(base) :]
-            p.put_file(repo, ref, dst, p.get_file(src_repo, src_ref, f.path), append=op.append)
+        p.copy_file(op.src, (repo, ref, op.path), append=op.append)
 
 
 def _abandon(p: Pachlet, repo: str, commit_id: str) -> None:
@@ -140,7 +137,7 @@ def apply_batch(p: Pachlet, batch: ModifyBatch) -> None:
             raise
         info = None
     if info is not None and info.finished is None:
-        if info.origin == r.ORIGIN_AUTO:
+        if info.origin == r.ORIGIN_AUTO and p.inspect_repo(repo).pipeline is not None:
             raise PachletError(f"commit {repo}@{info.id} is a pipeline output commit; pachlet finishes it")
         for op in batch.ops:
             _apply_op(p, repo, info.id, op)

@@ -28,6 +28,7 @@ from pachlet.server.modify import (
     buffer_modify_stream,
     close_batches,
 )
+from pachlet.server.pfs_ops import PFSOpsMixin
 from pachlet.server.refs import commit_ref, commit_state_reached, page, passes_origin, repo_name
 from pachlet.server.state import ServerState
 
@@ -43,7 +44,7 @@ def _walk_key(rec: r.FileRecord) -> str:
 
 
 @fill_unimplemented(pfs_pb2_grpc.APIServicer, "pfs_v2.API")
-class PFSServicer(pfs_pb2_grpc.APIServicer):
+class PFSServicer(PFSOpsMixin, pfs_pb2_grpc.APIServicer):
     """pfs_v2.API for python-pachyderm 7.x."""
 
     def __init__(self, state: ServerState) -> None:
@@ -199,42 +200,6 @@ class PFSServicer(pfs_pb2_grpc.APIServicer):
             yield protos.commit_info(info)
 
     @rpc
-    def SubscribeCommit(
-        self, request: pfs_pb2.SubscribeCommitRequest, context: grpc.ServicerContext
-    ) -> Iterator[pfs_pb2.CommitInfo]:
-        repo = repo_name(request.repo)
-        self.p.inspect_repo(repo)
-        seen: set[str] = set()
-        if request.HasField("from") and getattr(request, "from").id:
-            start = self.p.inspect_commit(repo, getattr(request, "from").id)
-            cursor: str | None = start.parent
-            seen.add(start.id)
-            while cursor is not None:
-                seen.add(cursor)
-                cursor = self.p.inspect_commit(repo, cursor).parent
-        while True:
-            found = self.state.wait_until(
-                lambda: self._unseen_commits(repo, request, seen) or None,
-                context,
-                what=f"new commits in {repo}",
-            )
-            for info in found:
-                seen.add(info.id)
-                yield protos.commit_info(info)
-
-    def _unseen_commits(
-        self, repo: str, request: pfs_pb2.SubscribeCommitRequest, seen: set[str]
-    ) -> list[r.CommitInfo]:
-        out = []
-        for info in reversed(self.p.list_commits(repo, request.branch or None)):
-            if info.id in seen or not passes_origin(info, request.all, request.origin_kind):
-                continue
-            if not commit_state_reached(info, request.state):
-                break  # keep the stream in commit order
-            out.append(info)
-        return out
-
-    @rpc
     def InspectCommitSet(
         self, request: pfs_pb2.InspectCommitSetRequest, context: grpc.ServicerContext
     ) -> Iterator[pfs_pb2.CommitInfo]:
@@ -289,7 +254,7 @@ class PFSServicer(pfs_pb2_grpc.APIServicer):
         self, request: pfs_pb2.DeleteBranchRequest, context: grpc.ServicerContext
     ) -> empty_pb2.Empty:
         with self.state.writing() as p:
-            p.delete_branch(repo_name(request.branch.repo), request.branch.name)
+            p.delete_branch(repo_name(request.branch.repo), request.branch.name, force=request.force)
         return empty_pb2.Empty()
 
     # ---------------------------------------------------------------- files

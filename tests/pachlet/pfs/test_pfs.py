@@ -46,7 +46,7 @@ def test_open_commit_is_invisible_until_finished(pach: Pachlet) -> None:
     pach.delete_file("raw", open_c.id, "/keep.txt")
     assert pach.inspect_commit("raw", open_c.id).finished is None
     assert pach.get_file("raw", base.id, "/keep.txt") == b"keep"
-    with pytest.raises(PachletError, match="open commit"):
+    with pytest.raises(PachletError, match="parent commit .* has not been finished"):  # pachd's text
         pach.start_commit("raw", "master")
     done = pach.finish_commit("raw", "master")
     assert done.id == open_c.id and done.finished is not None and done.description == "batch"
