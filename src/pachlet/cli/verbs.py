@@ -98,6 +98,7 @@ def restart() -> None:
     """Restart a datum of a running job."""
 
 
+@click.group(cls=VerbGroup)
 def squash() -> None:
     """Squash a commit set."""
 

@@ -61,7 +61,7 @@ def test_provenance_squash_and_delete_commit(run, tmp_path: Path) -> None:  # ty
         ids.append(json.loads(run("inspect", "commit", "up@master", "-o", "json")[1])["commit"]["id"])
     _, out, _ = run("inspect", "commit", f"down@{ids[1]}", "-o", "json")
     info = json.loads(out)
-    assert info["origin"]["kind"] == "AUTO" and info["directProvenance"][0]["id"] == ids[1]
+    assert info["origin"]["kind"] == "AUTO" and info["direct_provenance"][0]["id"] == ids[1]
     code, _, err = run("squash", "commit", ids[1], ok=False)
     assert code == 1 and "cannot squash a commit that has no children" in err
     code, _, err = run("delete", "commit", ids[0], ok=False)
