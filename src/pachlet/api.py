@@ -36,6 +36,7 @@ from pachlet.records import (
     JobInfo,
     LogLine,
     PipelineInfo,
+    ProjectInfo,
     RepoInfo,
     SecretInfo,
 )
@@ -423,3 +424,21 @@ class Pachlet:
         ``repos`` entries are ``repo`` or ``repo@ref`` (default: every repo at ``master``). Replaces
         what an earlier mount put there; returns the directories written."""
         return self._pfs.mount(Path(target), repos)
+
+    # ------------------------------------------------------------------ projects
+    def create_project(self, name: str, description: str = "", *, update: bool = False) -> ProjectInfo:
+        """Create a project (pachd 2.5+); ``update=True`` creates it or replaces its description.
+        Objects of a project other than ``default`` are named ``project/name`` (``pachlet.projects``)."""
+        return self._pfs.create_project(name, description, update=update)
+
+    def inspect_project(self, name: str) -> ProjectInfo:
+        """One project; ``NotFoundError`` if absent."""
+        return self._pfs.inspect_project(name)
+
+    def list_projects(self) -> list[ProjectInfo]:
+        """Every project, ``default`` first."""
+        return self._pfs.list_projects()
+
+    def delete_project(self, name: str) -> None:
+        """Delete a project; refused while it holds repos (as pachd 2.7.6, whatever ``force`` says)."""
+        self._pfs.delete_project(name)

@@ -18,6 +18,7 @@ import os
 import shutil
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -84,6 +85,8 @@ CREATE TABLE IF NOT EXISTS secrets(
 CREATE TABLE IF NOT EXISTS cron_ticks(
     pipeline TEXT NOT NULL, input_name TEXT NOT NULL, last_tick REAL NOT NULL,
     PRIMARY KEY(pipeline, input_name));
+CREATE TABLE IF NOT EXISTS projects(
+    name TEXT PRIMARY KEY, description TEXT NOT NULL DEFAULT '', created REAL NOT NULL);
 """
 
 
@@ -122,6 +125,10 @@ class Store:
                 conn.execute("ALTER TABLE jobs ADD COLUMN runtime TEXT NOT NULL DEFAULT ''")
             conn.execute(
                 "INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+            conn.execute(  # the default project always exists (pachd creates it at setup)
+                "INSERT OR IGNORE INTO projects(name, description, created) VALUES('default', ?, ?)",
+                ("", time.time()),
             )
             with suppress(OSError):
                 os.chmod(self.db_path, 0o600)  # secrets live here

@@ -29,6 +29,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from pachlet.projects import path_segment
 from pachlet.redact import StreamRedactor, redact_values
 from pachlet.secrets import Secrets
 
@@ -96,7 +97,7 @@ def secret_values(secrets: Secrets) -> list[str]:
 def scrub_job_logs(logs_root: Path, secrets: Secrets, pipeline: str, job_id: str, *, fix: bool) -> list[str]:
     """The logs of one job (``logs_root/<pipeline>/<job id>/``) holding a secret value in clear, as
     ``"<path> (<n> value(s))"``; masked in place with ``fix``."""
-    job_dir = logs_root / pipeline / job_id
+    job_dir = logs_root / path_segment(pipeline) / job_id
     if not job_dir.is_dir():
         return []
     values = secret_values(secrets)

@@ -27,6 +27,7 @@ from pachlet.pps.jobs import Job, JobRegistry
 from pachlet.pps.pipelines import PipelineRegistry
 from pachlet.pps.skipping import DatumSkipper
 from pachlet.pps.worker import DatumResult, JobContext, run_datums
+from pachlet.projects import path_segment
 from pachlet.records import (
     DATUM_FAILED,
     DATUM_RECOVERED,
@@ -83,7 +84,7 @@ EgressHook = Callable[[EgressSource, PipelineInfo, JobInfo, CommitInfo], Any]
 
 def clear_scratch(store: Store, gid: str, pipeline: str) -> None:
     """Remove a job's scratch root."""
-    shutil.rmtree(store.scratch / gid / pipeline, ignore_errors=True)
+    shutil.rmtree(store.scratch / gid / path_segment(pipeline), ignore_errors=True)
     with contextlib.suppress(OSError):
         (store.scratch / gid).rmdir()
 
@@ -213,11 +214,11 @@ class JobRunner:
         par = spec.get("parallelismSpec") or {}
         tries = int(spec.get("datumTries") or 3)
         accept = frozenset(int(x) for x in (transform.get("acceptReturnCode") or []))
-        log_dir = self.store.logs / pipeline / job_id
+        log_dir = self.store.logs / path_segment(pipeline) / job_id
         if log_dir.exists():
             shutil.rmtree(log_dir, ignore_errors=True)
         private_dir(log_dir, top=self.store.logs)  # logs/, logs/<pipeline>/, logs/<pipeline>/<job>/: 0700
-        scratch = self.store.scratch / job_id / pipeline
+        scratch = self.store.scratch / job_id / path_segment(pipeline)
         scratch.mkdir(parents=True, exist_ok=True)
         return JobContext(
             pipeline=pipeline,

@@ -110,7 +110,7 @@ def fill_unimplemented(base: type, service: str, message: str | None = None) -> 
         for method, value in vars(base).items():
             if method.startswith("_") or not callable(value):
                 continue
-            if method not in vars(cls):
+            if not any(method in vars(k) for k in cls.__mro__ if k is not base):  # mixins count
                 setattr(cls, method, make(method))
         return cls
 

@@ -28,7 +28,8 @@ from pachlet.server.modify import (
     buffer_modify_stream,
     close_batches,
 )
-from pachlet.server.refs import commit_ref, commit_state_reached, page, passes_origin, repo_name
+from pachlet.server.projects import ProjectRPCs
+from pachlet.server.refs import commit_ref, commit_state_reached, in_projects, page, passes_origin, repo_name
 from pachlet.server.state import ServerState
 
 CHUNK = 1 << 20
@@ -43,8 +44,8 @@ def _walk_key(rec: r.FileRecord) -> str:
 
 
 @fill_unimplemented(pfs_pb2_grpc.APIServicer, "pfs_v2.API")
-class PFSServicer(pfs_pb2_grpc.APIServicer):
-    """pfs_v2.API for python-pachyderm 7.x."""
+class PFSServicer(ProjectRPCs, pfs_pb2_grpc.APIServicer):
+    """pfs_v2.API for python-pachyderm 7.x (the project RPCs come from ``pachlet.server.projects``)."""
 
     def __init__(self, state: ServerState) -> None:
         self.state = state
@@ -73,7 +74,8 @@ class PFSServicer(pfs_pb2_grpc.APIServicer):
         if request.type not in ("", "user", "all"):
             return
         for info in self.p.list_repos():
-            yield protos.repo_info(info)
+            if not request.projects or in_projects(info.name, request.projects):
+                yield protos.repo_info(info)
 
     @rpc
     def DeleteRepo(
@@ -109,21 +111,6 @@ class PFSServicer(pfs_pb2_grpc.APIServicer):
                     p.delete_repo(info.name, force=True)
                     deleted.append(info.name)
         return deleted
-
-    # ---------------------------------------------------------------- projects (only "default")
-    @rpc
-    def ListProject(
-        self, request: pfs_pb2.ListProjectRequest, context: grpc.ServicerContext
-    ) -> Iterator[pfs_pb2.ProjectInfo]:
-        yield pfs_pb2.ProjectInfo(project=pfs_pb2.Project(name=protos.DEFAULT_PROJECT))
-
-    @rpc
-    def InspectProject(
-        self, request: pfs_pb2.InspectProjectRequest, context: grpc.ServicerContext
-    ) -> pfs_pb2.ProjectInfo:
-        if request.project.name not in ("", protos.DEFAULT_PROJECT):
-            raise NotFoundError(f"project {request.project.name} not found")
-        return pfs_pb2.ProjectInfo(project=pfs_pb2.Project(name=protos.DEFAULT_PROJECT))
 
     # ---------------------------------------------------------------- commits
     @rpc
