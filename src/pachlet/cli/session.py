@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from pachlet.cli.projectscope import scoped
 from pachlet.errors import PachletError
 
 if TYPE_CHECKING:
@@ -32,12 +33,13 @@ class State:
 @contextmanager
 def open_backend(ctx: click.Context, write: bool) -> Iterator[Backend]:
     """Yield a backend: a client of ``--pachd`` when given, else the local root (opened read-only for
-    reads when it already exists, so reads never wait for a writer)."""
+    reads when it already exists, so reads never wait for a writer), reading names in the command's
+    ``--project`` (``pachlet.cli.projectscope``)."""
     state: State = ctx.find_object(State)
     if state.pachd:
         from pachlet.cli.remote import RemoteBackend  # grpc and python-pachyderm's client: only here
 
-        yield RemoteBackend(state.pachd)
+        yield scoped(ctx, RemoteBackend(state.pachd))
         return
     from pachlet.api import Pachlet
     from pachlet.cli.local import LocalBackend
@@ -50,7 +52,7 @@ def open_backend(ctx: click.Context, write: bool) -> Iterator[Backend]:
     if state.runtime is not None:
         kwargs["runtime"] = state.runtime
     with Pachlet.open(state.root, **kwargs) as p:
-        yield LocalBackend(p)
+        yield scoped(ctx, LocalBackend(p))
 
 
 def serving_address(root: Path) -> tuple[int, str] | None:
