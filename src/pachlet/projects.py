@@ -115,8 +115,8 @@ def internal_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     ``project`` fields. A default-project spec comes back unchanged but for empty project fields."""
     out = copy.deepcopy(dict(spec))
     pipeline = out.get("pipeline")
-    if not isinstance(pipeline, dict):
-        return out
+    if not isinstance(pipeline, dict):  # an input alone (``list datum -f``): read in the default project
+        pipeline = {}
     project = spec_project(out)
     pipeline.pop("project", None)
     if pipeline.get("name"):

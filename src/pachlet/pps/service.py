@@ -197,7 +197,7 @@ class PPS:
             cid = self.pfs.latest_finished(repo, branch)
             return None if cid is None else commit_files(self.pfs, repo, branch, cid)
 
-        return list(compute_datums(norm.get("input"), norm["pipeline"]["name"], resolve))
+        return list(compute_datums(norm.get("input"), pipeline_name(norm) or "", resolve))
 
     # ------------------------------------------------------------------ running jobs
     def request_stop(self) -> None:

@@ -90,6 +90,14 @@ class PFSServicer(ProjectRPCs, pfs_pb2_grpc.APIServicer):
     def DeleteRepos(
         self, request: pfs_pb2.DeleteReposRequest, context: grpc.ServicerContext
     ) -> pfs_pb2.DeleteReposResponse:
+        if request.projects:  # the repos of some projects (pachd's driver.deleteRepos)
+            deleted = []
+            with self.state.writing(exclusive=True) as p:
+                for info in p.list_repos():
+                    if in_projects(info.name, request.projects) and not info.pipeline:
+                        p.delete_repo(info.name, force=request.force)
+                        deleted.append(info.name)
+            return pfs_pb2.DeleteReposResponse(repos=[protos.repo(n) for n in deleted])
         deleted = self._delete_all_repos(request.force or request.all)
         return pfs_pb2.DeleteReposResponse(repos=[protos.repo(n) for n in deleted])
 
