@@ -29,7 +29,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from pachlet.projects import path_segment
+from pachlet.projects import DEFAULT_PROJECT, path_segment, split
 from pachlet.redact import StreamRedactor, redact_values
 from pachlet.secrets import Secrets
 
@@ -166,7 +166,10 @@ def end_orphans(pipeline: str, job_id: str) -> list[int]:
     proc = Path("/proc")
     if not proc.is_dir():
         return []
-    wanted = {f"PPS_PIPELINE_NAME={pipeline}".encode(), f"PACH_JOB_ID={job_id}".encode()}
+    project, bare_name = split(pipeline)
+    wanted = {f"PPS_PIPELINE_NAME={bare_name}".encode(), f"PACH_JOB_ID={job_id}".encode()}
+    if project != DEFAULT_PROJECT:
+        wanted.add(f"PPS_PROJECT_NAME={project}".encode())
     mine = {os.getpid(), os.getppid()}
     ended = []
     for entry in proc.iterdir():

@@ -27,7 +27,7 @@ from pachlet.pps.jobs import Job, JobRegistry
 from pachlet.pps.pipelines import PipelineRegistry
 from pachlet.pps.skipping import DatumSkipper
 from pachlet.pps.worker import DatumResult, JobContext, run_datums
-from pachlet.projects import path_segment
+from pachlet.projects import path_segment, split
 from pachlet.records import (
     DATUM_FAILED,
     DATUM_RECOVERED,
@@ -178,7 +178,13 @@ class JobRunner:
                 progress(self.jobs.require(pipeline, gid).info(), len(results), total)
 
         report()
-        env_common = {"PACH_JOB_ID": gid, "PACH_OUTPUT_COMMIT_ID": gid, "PPS_PIPELINE_NAME": pipeline}
+        project, bare_name = split(pipeline)  # worker_rc.go: PPS_PIPELINE_NAME and PPS_PROJECT_NAME
+        env_common = {
+            "PACH_JOB_ID": gid,
+            "PACH_OUTPUT_COMMIT_ID": gid,
+            "PPS_PIPELINE_NAME": bare_name,
+            "PPS_PROJECT_NAME": project,
+        }
         run_datums(ctx, to_run, results, env_common, report)
         if self.stop.is_set() and len(results) < total:
             self.jobs.update(job, state=JOB_CREATED, owner_pid=None)

@@ -247,6 +247,8 @@ class PFSServicer(ProjectRPCs, pfs_pb2_grpc.APIServicer):
         for info in self.p.list_commits():
             groups.setdefault(info.id, []).append(info)
         for gid, commits in groups.items():
+            if request.project.name and not any(in_projects(c.repo, [request.project]) for c in commits):
+                continue  # commit_set.go listCommitSet: the sets with a commit in the project
             yield protos.commit_set_info(list(reversed(commits)), gid)
 
     # ---------------------------------------------------------------- branches

@@ -74,7 +74,7 @@ def test_pipeline_across_projects_with_cron_logs_and_delete(pach: Pachlet) -> No
             "upper",
             "analysis",
             {"pfs": {"project": "raw-data", "repo": "words", "glob": "/*"}},
-            "echo upper-log; tr a-z A-Z < /pfs/words/a.txt > /pfs/out/a.txt",
+            "echo upper-log $PPS_PROJECT_NAME $PPS_PIPELINE_NAME; tr a-z A-Z < /pfs/words/a.txt > /pfs/out/a.txt",
         )
     )
     pach.create_pipeline(
@@ -96,7 +96,7 @@ def test_pipeline_across_projects_with_cron_logs_and_delete(pach: Pachlet) -> No
     pach.run_cron("analysis/ticker")
     pach.run_until_idle()
     assert pach.get_file("analysis/ticker", "master", "/ticks").strip()
-    assert [line.message for line in pach.logs("analysis/upper")] == ["upper-log"]
+    assert [line.message for line in pach.logs("analysis/upper")] == ["upper-log analysis upper"]
     assert (pach.root / "logs" / "analysis@upper").is_dir()
     assert not (pach.root / "logs" / "analysis").exists()
 

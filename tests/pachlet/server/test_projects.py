@@ -110,6 +110,9 @@ def test_same_repo_name_in_two_projects(client: python_pachyderm.Client) -> None
     assert ("twin-a", "data") in listed and ("twin-b", "data") in listed
     only_a = list(client.list_repo(projects_filter=[pfs_pb2.Project(name="twin-a")]))
     assert [(r.repo.project.name, r.repo.name) for r in only_a] == [("twin-a", "data")]
+    sets = list(client.list_commit(project_name="twin-a"))  # ListCommitSet of one project
+    assert sets and all(any(c.commit.repo.project.name == "twin-a" for c in s.commits) for s in sets)
+    assert not any(c.commit.repo.project.name == "twin-b" for s in sets for c in s.commits)
     with pytest.raises(grpc.RpcError) as e:
         client.inspect_repo("data")  # not in the default project
     assert e.value.code() == grpc.StatusCode.NOT_FOUND
