@@ -41,24 +41,38 @@ class ProjectOps:
                 c.execute("UPDATE projects SET description=? WHERE name=?", (description, name))
         return self.inspect_project(name)
 
+    def _project_rows(self, name: str | None = None) -> list[sqlite3.Row]:
+        """Rows of the ``projects`` table (one project's when ``name``). A root made before projects
+        and opened read-only has no table yet: its only project is ``default``."""
+        c = self.store.conn()
+        try:
+            if name is None:
+                return c.execute("SELECT * FROM projects ORDER BY created, name").fetchall()
+            return c.execute("SELECT * FROM projects WHERE name=?", (name,)).fetchall()
+        except sqlite3.OperationalError:
+            if c.execute("SELECT 1 FROM sqlite_master WHERE name='projects'").fetchone() is not None:
+                raise
+            created = c.execute("SELECT MIN(created) FROM repos").fetchone()[0] or now_ts()
+            row = c.execute(
+                "SELECT 'default' AS name, '' AS description, ? AS created", (created,)
+            ).fetchone()
+            return [row] if name in (None, DEFAULT_PROJECT) else []
+
     def inspect_project(self, name: str) -> ProjectInfo:
         """One project; ``NotFoundError`` with pachd's words when it does not exist."""
         name = name or DEFAULT_PROJECT
-        row = self.store.conn().execute("SELECT * FROM projects WHERE name=?", (name,)).fetchone()
-        if row is None:
+        rows = self._project_rows(name)
+        if not rows:
             raise NotFoundError(f'error getting project "{name}": project "{name}" not found')
-        return self._project_info(row)
+        return self._project_info(rows[0])
 
     def list_projects(self) -> list[ProjectInfo]:
-        """Every project, by name (pachd lists them in the order of its table: creation)."""
-        rows = self.store.conn().execute("SELECT * FROM projects ORDER BY created, name").fetchall()
-        return [self._project_info(r) for r in rows]
+        """Every project, in the order they were created (as pachd's table lists them)."""
+        return [self._project_info(r) for r in self._project_rows()]
 
     def project_exists(self, name: str) -> bool:
         """Whether the project exists (the default one always does)."""
-        name = name or DEFAULT_PROJECT
-        c = self.store.conn()
-        return c.execute("SELECT 1 FROM projects WHERE name=?", (name,)).fetchone() is not None
+        return bool(self._project_rows(name or DEFAULT_PROJECT))
 
     def check_project(self, name: str) -> None:
         """pachd's createRepo check: ``cannot find project "p": project "p" not found``."""
