@@ -131,6 +131,7 @@ PACHLET_LAYERS: list[tuple[str, ...]] = [
     (
         "pachlet.errors",
         "pachlet.names",
+        "pachlet.projects",
         "pachlet.records",
         "pachlet.redact",
         "pachlet.timeutil",

@@ -38,6 +38,7 @@ from pachlet.records import (
     JobInfo,
     LogLine,
     PipelineInfo,
+    ProjectInfo,
     RepoInfo,
     SecretInfo,
 )
@@ -517,3 +518,21 @@ class Pachlet:
         """A consistent read of the store across several queries (read-only roots too)."""
         with self._store.snapshot() as c:
             yield c
+
+    # ------------------------------------------------------------------ projects
+    def create_project(self, name: str, description: str = "", *, update: bool = False) -> ProjectInfo:
+        """Create a project (pachd 2.5+); ``update=True`` creates it or replaces its description.
+        Objects of a project other than ``default`` are named ``project/name`` (``pachlet.projects``)."""
+        return self._pfs.create_project(name, description, update=update)
+
+    def inspect_project(self, name: str) -> ProjectInfo:
+        """One project; ``NotFoundError`` if absent."""
+        return self._pfs.inspect_project(name)
+
+    def list_projects(self) -> list[ProjectInfo]:
+        """Every project, ``default`` first."""
+        return self._pfs.list_projects()
+
+    def delete_project(self, name: str) -> None:
+        """Delete a project; refused while it holds repos (as pachd 2.7.6, whatever ``force`` says)."""
+        self._pfs.delete_project(name)

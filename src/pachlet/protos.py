@@ -19,13 +19,14 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from python_pachyderm.proto.v2.pfs import pfs_pb2
 from python_pachyderm.proto.v2.pps import pps_pb2
 
+from pachlet import projects
 from pachlet import records as r
 
 PACHD_VERSION = (2, 7, 6)
 """The pachd release pachlet answers as, everywhere (GetVersion, ``pachlet version``, ``-o json``): the
 last 2.7 whose ``egress.sqlDatabase`` ships the Snowflake driver."""
 
-DEFAULT_PROJECT = "default"
+DEFAULT_PROJECT = projects.DEFAULT_PROJECT
 USER_REPO_TYPE = "user"
 
 # CreatePipelineRequest fields that PipelineInfo.Details / JobInfo.Details carry under the same name.
@@ -73,8 +74,10 @@ def _set_ts(msg: Message, name: str, ts: datetime | None) -> None:
 
 
 def repo(name: str) -> pfs_pb2.Repo:
-    """``pfs.Repo`` of the default project, user type (as pachd 2.5+ reports every repo)."""
-    return pfs_pb2.Repo(name=name, type=USER_REPO_TYPE, project=pfs_pb2.Project(name=DEFAULT_PROJECT))
+    """``pfs.Repo`` of an internal repo name (``project/repo`` outside the default project,
+    ``pachlet.projects``), user type (as pachd 2.5+ reports every repo)."""
+    project, bare = projects.split(name)
+    return pfs_pb2.Repo(name=bare, type=USER_REPO_TYPE, project=pfs_pb2.Project(name=project))
 
 
 def branch(repo_name: str, name: str) -> pfs_pb2.Branch:
@@ -91,8 +94,9 @@ def commit(repo_name: str, commit_id: str, branch_name: str = "") -> pfs_pb2.Com
 
 
 def pipeline(name: str) -> pps_pb2.Pipeline:
-    """``pps.Pipeline`` of the default project."""
-    return pps_pb2.Pipeline(name=name, project=pfs_pb2.Project(name=DEFAULT_PROJECT))
+    """``pps.Pipeline`` of an internal pipeline name (``project/pipeline`` outside the default one)."""
+    project, bare = projects.split(name)
+    return pps_pb2.Pipeline(name=bare, project=pfs_pb2.Project(name=project))
 
 
 def job(pipeline_name: str, job_id: str) -> pps_pb2.Job:
@@ -101,6 +105,13 @@ def job(pipeline_name: str, job_id: str) -> pps_pb2.Job:
 
 
 # --- PFS ------------------------------------------------------------------------------------------
+
+
+def project_info(rec: r.ProjectInfo) -> pfs_pb2.ProjectInfo:
+    """``pfs.ProjectInfo``: project, description and creation time."""
+    msg = pfs_pb2.ProjectInfo(project=pfs_pb2.Project(name=rec.name), description=rec.description)
+    _set_ts(msg, "created_at", rec.created)
+    return msg
 
 
 def repo_info(rec: r.RepoInfo) -> pfs_pb2.RepoInfo:
@@ -258,7 +269,7 @@ def pipeline_info(rec: r.PipelineInfo) -> pps_pb2.PipelineInfo:
         type=pps_pb2.PipelineInfo.PIPELINE_TYPE_TRANSFORM,
         stopped=rec.state == r.PIPELINE_PAUSED,
     )
-    req = create_pipeline_request(rec.spec)
+    req = create_pipeline_request(projects.external_spec(rec.spec))
     _copy_fields(req, msg.details, _PIPELINE_DETAIL_FIELDS)
     if not msg.details.output_branch:
         msg.details.output_branch = "master"
@@ -312,7 +323,7 @@ def job_info(rec: r.JobInfo, spec: Mapping[str, Any] | None = None, salt: str = 
     msg.stats.download_bytes = rec.download_bytes
     msg.stats.upload_bytes = rec.upload_bytes
     if spec is not None:
-        req = create_pipeline_request(spec)
+        req = create_pipeline_request(projects.external_spec(spec))
         _copy_fields(req, msg.details, _JOB_DETAIL_FIELDS)
         msg.details.salt = salt
         if rec.runtime:
@@ -392,8 +403,8 @@ def planned_datum_info(datum: Any, pipeline_name: str = "") -> pps_pb2.DatumInfo
 def log_message(rec: r.LogLine) -> pps_pb2.LogMessage:
     """``pps.LogMessage`` for one log line."""
     msg = pps_pb2.LogMessage(
-        project_name=DEFAULT_PROJECT,
-        pipeline_name=rec.pipeline,
+        project_name=projects.project_of(rec.pipeline),
+        pipeline_name=projects.bare(rec.pipeline),
         job_id=rec.job_id,
         datum_id=rec.datum_id,
         user=rec.user,

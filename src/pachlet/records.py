@@ -50,6 +50,15 @@ REPO_USER = "user"
 
 
 @dataclass(frozen=True)
+class ProjectInfo:
+    """A project (pachd 2.5+): its name, description and creation time."""
+
+    name: str
+    description: str
+    created: datetime
+
+
+@dataclass(frozen=True)
 class RepoInfo:
     """A repo: its name, creation time, size of its master head, description and branch names."""
 

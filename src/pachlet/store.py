@@ -18,6 +18,7 @@ import os
 import shutil
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
@@ -88,6 +89,8 @@ CREATE TABLE IF NOT EXISTS cron_ticks(
 CREATE TABLE IF NOT EXISTS transactions(
     id TEXT PRIMARY KEY, started REAL NOT NULL, requests TEXT NOT NULL DEFAULT '[]',
     responses TEXT NOT NULL DEFAULT '[]', version INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS projects(
+    name TEXT PRIMARY KEY, description TEXT NOT NULL DEFAULT '', created REAL NOT NULL);
 """
 
 
@@ -140,6 +143,10 @@ class Store:
                 conn.execute("ALTER TABLE jobs ADD COLUMN runtime TEXT NOT NULL DEFAULT ''")
             conn.execute(
                 "INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+            conn.execute(  # the default project always exists (pachd creates it at setup)
+                "INSERT OR IGNORE INTO projects(name, description, created) VALUES('default', ?, ?)",
+                ("", time.time()),
             )
             with suppress(OSError):
                 os.chmod(self.db_path, 0o600)  # secrets live here

@@ -244,6 +244,23 @@ class Backend(Protocol):
         """Materialize repos under ``target``; the directories written."""
         ...
 
+    # projects
+    def create_project(self, name: str, description: str, update: bool) -> pfs_pb2.ProjectInfo:
+        """Create (or with ``update`` re-describe) a project."""
+        ...
+
+    def list_projects(self) -> list[pfs_pb2.ProjectInfo]:
+        """Every project."""
+        ...
+
+    def inspect_project(self, name: str) -> pfs_pb2.ProjectInfo:
+        """One project."""
+        ...
+
+    def delete_project(self, name: str, force: bool) -> None:
+        """Delete an empty project."""
+        ...
+
     def server_version(self) -> Any:
         """The server's ``versionpb.Version`` (GetVersion's answer; for a local root, pachlet's own)."""
         ...

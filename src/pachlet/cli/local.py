@@ -250,6 +250,19 @@ class LocalBackend:
     def mount(self, target: Path, repos: Sequence[str] | None) -> list[Path]:
         return list(self.p.mount(target, repos))
 
+    # projects
+    def create_project(self, name: str, description: str, update: bool) -> pfs_pb2.ProjectInfo:
+        return protos.project_info(self.p.create_project(name, description, update=update))
+
+    def list_projects(self) -> list[pfs_pb2.ProjectInfo]:
+        return [protos.project_info(i) for i in self.p.list_projects()]
+
+    def inspect_project(self, name: str) -> pfs_pb2.ProjectInfo:
+        return protos.project_info(self.p.inspect_project(name))
+
+    def delete_project(self, name: str, force: bool) -> None:
+        self.p.delete_project(name)
+
     def server_version(self) -> Any:
         return protos.version_message()
 

@@ -20,7 +20,12 @@ from pachlet.cli.backend import ProgressFn, SecretWithKeys
 from pachlet.cli.refs import Ref, parse_ref
 from pachlet.errors import PachletError
 from pachlet.names import COMMIT_ID_RE
+from pachlet.projects import bare, project_of, qualify
 from pachlet.secrets import SecretManifest
+
+
+def _pipeline_of(job: pps_pb2.JobInfo) -> str:
+    return qualify(job.job.pipeline.project.name, job.job.pipeline.name)
 
 
 class RemoteBackend:
@@ -50,39 +55,43 @@ class RemoteBackend:
 
     # repos and branches
     def create_repo(self, name: str, description: str, update: bool) -> pfs_pb2.RepoInfo:
-        self.c.create_repo(name, description=description or None, update=update)
+        self.c.create_repo(
+            bare(name), description=description or None, update=update, project_name=project_of(name)
+        )
         return self.inspect_repo(name)
 
     def list_repos(self) -> list[pfs_pb2.RepoInfo]:
         return list(self.c.list_repo())
 
     def inspect_repo(self, name: str) -> pfs_pb2.RepoInfo:
-        return self.c.inspect_repo(name)
+        return self.c.inspect_repo(bare(name), project_name=project_of(name))
 
     def delete_repo(self, name: str, force: bool) -> None:
-        self.c.delete_repo(name, force=force)
+        self.c.delete_repo(bare(name), force=force, project_name=project_of(name))
 
     def create_branch(
         self, repo: str, branch: str, head: str | None, provenance: Sequence[tuple[str, str]]
     ) -> pfs_pb2.BranchInfo:
         self.c.create_branch(
-            repo, branch, head_commit=self._commit(repo, head) if head else None,
-            provenance=[protos.branch(r, b) for r, b in provenance] or None,
+            bare(repo), branch, head_commit=self._commit(repo, head) if head else None,
+            provenance=[protos.branch(r, b) for r, b in provenance] or None, project_name=project_of(repo),
         )  # fmt: skip
         return self.inspect_branch(repo, branch)
 
     def list_branches(self, repo: str) -> list[pfs_pb2.BranchInfo]:
-        return list(self.c.list_branch(repo))
+        return list(self.c.list_branch(bare(repo), project_name=project_of(repo)))
 
     def inspect_branch(self, repo: str, branch: str) -> pfs_pb2.BranchInfo:
-        return self.c.inspect_branch(repo, branch)
+        return self.c.inspect_branch(bare(repo), branch, project_name=project_of(repo))
 
     def delete_branch(self, repo: str, branch: str, force: bool = False) -> None:
-        self.c.delete_branch(repo, branch, force=force)
+        self.c.delete_branch(bare(repo), branch, force=force, project_name=project_of(repo))
 
     # commits
     def start_commit(self, repo: str, branch: str, description: str) -> pfs_pb2.CommitInfo:
-        commit = self.c.start_commit(repo, branch, description=description or None)
+        commit = self.c.start_commit(
+            bare(repo), branch, description=description or None, project_name=project_of(repo)
+        )
         return self.inspect_commit(repo, commit.id)
 
     def finish_commit(self, repo: str, ref: str, description: str | None) -> pfs_pb2.CommitInfo:
@@ -106,7 +115,13 @@ class RemoteBackend:
         self, repo: str | None, branch: str | None, number: int | None
     ) -> list[pfs_pb2.CommitInfo]:
         to_commit = self._commit(repo, branch) if repo and branch else None
-        return list(self.c.list_commit(repo, to_commit=to_commit, number=number, all=True))
+        if repo is None:
+            return list(self.c.list_commit(None, to_commit=to_commit, number=number, all=True))
+        return list(
+            self.c.list_commit(
+                bare(repo), to_commit=to_commit, number=number, all=True, project_name=project_of(repo)
+            )
+        )
 
     def commit_set(self, global_id: str) -> list[pfs_pb2.CommitInfo]:
         return list(self.c.inspect_commit(global_id))
@@ -156,41 +171,47 @@ class RemoteBackend:
         req.update = update
         req.reprocess = reprocess
         self.c.create_pipeline_from_request(req)
-        return self.inspect_pipeline(req.pipeline.name)
+        return self.inspect_pipeline(qualify(req.pipeline.project.name, req.pipeline.name))
 
     def list_pipelines(self) -> list[pps_pb2.PipelineInfo]:
         return list(self.c.list_pipeline(details=True))
 
     def inspect_pipeline(self, name: str) -> pps_pb2.PipelineInfo:
-        return next(iter(self.c.inspect_pipeline(name, details=True)))
+        return next(iter(self.c.inspect_pipeline(bare(name), details=True, project_name=project_of(name))))
 
     def delete_pipeline(self, name: str, force: bool, keep_repo: bool) -> None:
-        self.c.delete_pipeline(name, force=force, keep_repo=keep_repo)
+        self.c.delete_pipeline(bare(name), force=force, keep_repo=keep_repo, project_name=project_of(name))
 
     def run_cron(self, pipeline: str) -> str:
-        self.c.run_cron(pipeline)
+        self.c.run_cron(bare(pipeline), project_name=project_of(pipeline))
         return ""
 
     # jobs and datums
     def list_jobs(self, pipeline: str | None, global_id: str | None) -> list[pps_pb2.JobInfo]:
         if global_id:
             jobs = list(self.c.inspect_job(global_id))
-            return [j for j in jobs if not pipeline or j.job.pipeline.name == pipeline]
+            return [j for j in jobs if not pipeline or _pipeline_of(j) == pipeline]
         if pipeline:
-            return list(self.c.list_job(pipeline_name=pipeline))
+            return list(self.c.list_job(pipeline_name=bare(pipeline), project_name=project_of(pipeline)))
         return [j for s in self.c.list_job() for j in s.jobs]
 
     def job_sets(self) -> list[pps_pb2.JobSetInfo]:
         return list(self.c.list_job())
 
     def inspect_job(self, pipeline: str, job_id: str) -> pps_pb2.JobInfo:
-        return next(iter(self.c.inspect_job(job_id, pipeline_name=pipeline, details=True)))
+        return next(
+            iter(
+                self.c.inspect_job(
+                    job_id, pipeline_name=bare(pipeline), details=True, project_name=project_of(pipeline)
+                )
+            )
+        )
 
     def list_datums(self, pipeline: str, job_id: str) -> list[pps_pb2.DatumInfo]:
-        return list(self.c.list_datum(pipeline, job_id))
+        return list(self.c.list_datum(bare(pipeline), job_id, project_name=project_of(pipeline)))
 
     def inspect_datum(self, pipeline: str, job_id: str, datum_id: str) -> pps_pb2.DatumInfo:
-        return self.c.inspect_datum(pipeline, job_id, datum_id)
+        return self.c.inspect_datum(bare(pipeline), job_id, datum_id, project_name=project_of(pipeline))
 
     def datums_for_spec(self, spec: Mapping[str, Any]) -> list[pps_pb2.DatumInfo]:
         from pachlet.spec import normalize_spec
@@ -200,13 +221,15 @@ class RemoteBackend:
 
     def logs(self, pipeline: str, job_id: str | None, datum_id: str | None) -> list[pps_pb2.LogMessage]:
         if job_id is None:
-            jobs = self.c.list_job(pipeline_name=pipeline, number=1)
+            jobs = self.c.list_job(pipeline_name=bare(pipeline), number=1, project_name=project_of(pipeline))
             first = next(iter(jobs), None)
             if first is None:
                 return []
             job_id = first.job.id
         datum = pps_pb2.Datum(job=protos.job(pipeline, job_id), id=datum_id) if datum_id else None
-        return list(self.c.get_job_logs(pipeline, job_id, datum=datum))
+        return list(
+            self.c.get_job_logs(bare(pipeline), job_id, datum=datum, project_name=project_of(pipeline))
+        )
 
     def stream_logs(
         self, pipeline: str, job_id: str | None, datum_id: str | None, master: bool, follow: bool
@@ -268,7 +291,16 @@ class RemoteBackend:
             if not pending:
                 break
             for j in pending:
-                done = next(iter(self.c.inspect_job(j.job.id, pipeline_name=j.job.pipeline.name, wait=True)))
+                done = next(
+                    iter(
+                        self.c.inspect_job(
+                            j.job.id,
+                            pipeline_name=j.job.pipeline.name,
+                            wait=True,
+                            project_name=j.job.pipeline.project.name,
+                        )
+                    )
+                )
                 if progress is not None:
                     progress(done.job.pipeline.name, done.job.id, done.data_total, done.data_total)
                 ended[(done.job.pipeline.name, done.job.id)] = done
@@ -303,6 +335,20 @@ class RemoteBackend:
                 out_path.chmod(0o444)
             written.append(dest)
         return written
+
+    # projects
+    def create_project(self, name: str, description: str, update: bool) -> pfs_pb2.ProjectInfo:
+        self.c.create_project(name, description=description or None, update=update)
+        return self.inspect_project(name)
+
+    def list_projects(self) -> list[pfs_pb2.ProjectInfo]:
+        return list(self.c.list_project())
+
+    def inspect_project(self, name: str) -> pfs_pb2.ProjectInfo:
+        return self.c.inspect_project(name)
+
+    def delete_project(self, name: str, force: bool) -> None:
+        self.c.delete_project(name, force=force)
 
     def server_version(self) -> Any:
         return self.c.get_remote_version()
@@ -341,5 +387,12 @@ class RemoteBackend:
         self, repo: str, branch: str, from_id: str, all_: bool, origin: int
     ) -> Iterator[pfs_pb2.CommitInfo]:
         return iter(
-            self.c.subscribe_commit(repo, branch, from_commit=from_id or None, all=all_, origin_kind=origin)
+            self.c.subscribe_commit(
+                bare(repo),
+                branch,
+                from_commit=from_id or None,
+                all=all_,
+                origin_kind=origin,
+                project_name=project_of(repo),
+            )
         )

@@ -19,6 +19,7 @@ import pachlet.cli.commit
 import pachlet.cli.datum
 import pachlet.cli.file
 import pachlet.cli.pipeline
+import pachlet.cli.project
 import pachlet.cli.repo
 import pachlet.cli.secret
 import pachlet.cli.transaction
@@ -27,6 +28,7 @@ from pachlet.cli.admin import fsck, mount, version
 from pachlet.cli.config import config, connect
 from pachlet.cli.job import logs
 from pachlet.cli.lazy import LazyGroup
+from pachlet.cli.projectscope import add_project_flags
 from pachlet.cli.runtime import runtime
 from pachlet.cli.session import State
 from pachlet.cli.verbs import VERBS
@@ -35,7 +37,7 @@ from pachlet.lock import LOCK_TIMEOUT_ENV
 
 NOUN_MODULES = (
     pachlet.cli.repo, pachlet.cli.branch, pachlet.cli.commit, pachlet.cli.file, pachlet.cli.pipeline,
-    pachlet.cli.job, pachlet.cli.datum, pachlet.cli.secret, pachlet.cli.transaction,
+    pachlet.cli.job, pachlet.cli.datum, pachlet.cli.secret, pachlet.cli.transaction, pachlet.cli.project,
 )  # fmt: skip
 """The modules registering subcommands on the verb groups (importing them is what registers them)."""
 
@@ -113,6 +115,7 @@ def cli(
 
 for _command in (*VERBS, *TOP_LEVEL):
     cli.add_command(_command)
+add_project_flags(VERBS, TOP_LEVEL)  # pachctl's --project on the repo ... datum verbs and logs
 
 
 def _one_line(text: str) -> str:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from pachlet.cli.projectscope import scoped
 from pachlet.errors import PachletError
 
 if TYPE_CHECKING:
@@ -34,15 +35,15 @@ def open_backend(ctx: click.Context, write: bool, *, transactional: bool = True)
     """Yield a backend: a client of ``--pachd`` when given, else of the active context's
     ``pachd_address`` (``pachlet config``), else the local root (opened read-only for reads when it
     already exists, so reads never wait for a writer). With an active transaction in the context
-    (``pachlet start transaction``), a writing backend adds the transactional calls to it."""
+    (``pachlet start transaction``), a writing backend adds the transactional calls to it. Names are
+    read in the command's ``--project`` (``pachlet.cli.projectscope``)."""
     with _open_backend(ctx, write) as b:
         txn = _active_transaction() if write and transactional else ""
         if txn:
             from pachlet.cli.txnbackend import TransactionalBackend
 
-            yield TransactionalBackend(b, txn)  # type: ignore[misc]
-        else:
-            yield b
+            b = TransactionalBackend(b, txn)  # type: ignore[assignment]
+        yield scoped(ctx, b)  # names read in the command's --project, outermost
 
 
 def _active_transaction() -> str:

@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 import jinja2
 from starlette.applications import Starlette
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -35,6 +36,7 @@ from pachlet.console.plugins import PluginRegistry, discover, register_all
 from pachlet.console.preview import UnsafePathError, content_type, safe_repo_path
 from pachlet.errors import NotFoundError, PachletError
 from pachlet.names import ANCESTRY_RE, BRANCH_RE, COMMIT_ID_RE, NAME_RE
+from pachlet.projects import project_name_error, split
 
 log = logging.getLogger("pachlet.console")
 
@@ -212,6 +214,30 @@ def _is_ref(value: str) -> bool:
     return m is not None and BRANCH_RE.match(m.group("base")) is not None
 
 
+class QualifiedNameConvertor(Convertor[str]):
+    """A repo or pipeline name in a URL: ``name``, or ``project/name`` outside the default project
+    (``pachlet.projects``), so the console's links are the names it shows."""
+
+    regex = r"[A-Za-z0-9_-]+(?:/[A-Za-z0-9_-]+)?"
+
+    def convert(self, value: str) -> str:
+        """The name as the facade takes it."""
+        return value
+
+    def to_string(self, value: str) -> str:
+        """The name as a URL path part."""
+        return value
+
+
+register_url_convertor("qname", QualifiedNameConvertor())
+
+
+def is_object_name(value: str) -> bool:
+    """A valid repo or pipeline name, bare or ``project/name``."""
+    project, name = split(value or "")
+    return bool(NAME_RE.match(name)) and project_name_error(project) is None
+
+
 def _check(value: str, valid: Callable[[str], object], what: str) -> str:
     if not valid(value or ""):
         raise NotFoundError(f"{what} {value!r} not found")
@@ -236,22 +262,22 @@ def _routes(console: Console) -> list[Route | Mount]:
         return render(request, "repos.html", views.repos_page(p))
 
     def repo(request: Request) -> Response:
-        name = _check(request.path_params["repo"], NAME_RE.match, "repo")
+        name = _check(request.path_params["repo"], is_object_name, "repo")
         return render(request, "repo.html", views.repo_page(p, name, _page(request)))
 
     def commit(request: Request) -> Response:
-        name = _check(request.path_params["repo"], NAME_RE.match, "repo")
+        name = _check(request.path_params["repo"], is_object_name, "repo")
         ref = _check(request.path_params["ref"], _is_ref, "commit")
         return render(request, "commit.html", views.commit_page(p, name, ref))
 
     def files(request: Request) -> Response:
-        name = _check(request.path_params["repo"], NAME_RE.match, "repo")
+        name = _check(request.path_params["repo"], is_object_name, "repo")
         ref = _check(request.path_params["ref"], _is_ref, "commit")
         path = safe_repo_path(request.path_params.get("path", ""))
         return render(request, "files.html", views.files_page(p, name, ref, path))
 
     def raw(request: Request) -> Response:
-        name = _check(request.path_params["repo"], NAME_RE.match, "repo")
+        name = _check(request.path_params["repo"], is_object_name, "repo")
         ref = _check(request.path_params["ref"], _is_ref, "commit")
         path = safe_repo_path(request.path_params.get("path", ""))
         obj = p.file_object_path(name, ref, path)
@@ -275,26 +301,26 @@ def _routes(console: Console) -> list[Route | Mount]:
         return render(request, "pipelines.html", views.pipelines_page(p))
 
     def pipeline(request: Request) -> Response:
-        name = _check(request.path_params["name"], NAME_RE.match, "pipeline")
+        name = _check(request.path_params["name"], is_object_name, "pipeline")
         return render(request, "pipeline.html", views.pipeline_page(p, name, _page(request)))
 
     def jobs(request: Request) -> Response:
         return render(request, "jobs.html", views.jobs_page(p))
 
     def job(request: Request) -> Response:
-        name = _check(request.path_params["name"], NAME_RE.match, "pipeline")
+        name = _check(request.path_params["name"], is_object_name, "pipeline")
         jid = _check(request.path_params["job"], COMMIT_ID_RE.match, "job")
         state = request.query_params.get("state") or None
         return render(request, "job.html", views.job_page(p, name, jid, state))
 
     def datum(request: Request) -> Response:
-        name = _check(request.path_params["name"], NAME_RE.match, "pipeline")
+        name = _check(request.path_params["name"], is_object_name, "pipeline")
         jid = _check(request.path_params["job"], COMMIT_ID_RE.match, "job")
         did = _check(request.path_params["datum"], DATUM_RE.match, "datum")
         return render(request, "datum.html", views.datum_page(p, name, jid, did))
 
     def datum_log(request: Request) -> Response:
-        name = _check(request.path_params["name"], NAME_RE.match, "pipeline")
+        name = _check(request.path_params["name"], is_object_name, "pipeline")
         jid = _check(request.path_params["job"], COMMIT_ID_RE.match, "job")
         did = _check(request.path_params["datum"], DATUM_RE.match, "datum")
         p.inspect_datum(name, jid, did)
@@ -302,12 +328,12 @@ def _routes(console: Console) -> list[Route | Mount]:
         return PlainTextResponse(text)
 
     get = ["GET"]
-    commit_base = "/repos/{repo}/commits/{ref}"
-    job_base = "/pipelines/{name}/jobs/{job}"
+    commit_base = "/repos/{repo:qname}/commits/{ref}"
+    job_base = "/pipelines/{name:qname}/jobs/{job}"
     routes: list[Route | Mount] = [
         Route("/", home, methods=get, name="dag"),
         Route("/repos", repos, methods=get),
-        Route("/repos/{repo}", repo, methods=get),
+        Route("/repos/{repo:qname}", repo, methods=get),
         Route(commit_base, commit, methods=get),
         Route(commit_base + "/files", files, methods=get),
         Route(commit_base + "/files/{path:path}", files, methods=get),
@@ -315,7 +341,7 @@ def _routes(console: Console) -> list[Route | Mount]:
         Route("/commits", changes, methods=get),
         Route("/commits/{gid}", global_id, methods=get),
         Route("/pipelines", pipelines, methods=get),
-        Route("/pipelines/{name}", pipeline, methods=get),
+        Route("/pipelines/{name:qname}", pipeline, methods=get),
         Route("/jobs", jobs, methods=get),
         Route(job_base, job, methods=get),
         Route(job_base + "/datums/{datum}", datum, methods=get),

@@ -6,7 +6,7 @@ overlays the staging rows on its parent's tree. ``finish_commit`` writes the mer
 ``finished`` in one transaction, so a commit's content appears atomically or not at all.
 
 The operations are split the way pachd's PFS server is: ``repos`` (repos and branches), ``refs`` (ref
-resolution), ``commits`` (commit lifecycle), ``files`` (trees and file I/O), ``fsck`` and ``mount``.
+resolution), ``projects``, ``commits`` (commit lifecycle), ``files`` (trees and file I/O), ``fsck`` and ``mount``.
 Methods taking a connection ``c`` run inside the caller's transaction; the others open their own, which
 joins an enclosing one (``Store.tx`` is re-entrant), so PPS composes them into one transaction.
 """
@@ -21,13 +21,24 @@ from pachlet.pfs.files import FileOps
 from pachlet.pfs.fsck import FsckOps
 from pachlet.pfs.gc import GcOps
 from pachlet.pfs.mount import MountOps
+from pachlet.pfs.projects import ProjectOps
 from pachlet.pfs.refs import RefOps
 from pachlet.pfs.repos import RepoOps
 from pachlet.store import Store
 
 
 class PFS(
-    RepoOps, RefOps, CommitOps, FileOps, FsckOps, MountOps, ProvenanceOps, CommitSetOps, DiffOps, GcOps
+    ProjectOps,
+    RepoOps,
+    RefOps,
+    CommitOps,
+    FileOps,
+    FsckOps,
+    MountOps,
+    ProvenanceOps,
+    CommitSetOps,
+    DiffOps,
+    GcOps,
 ):
     """Versioned file system operations of one root (the public API PPS and the facade use)."""
 

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from pachlet.errors import AlreadyExistsError, NotFoundError
 from pachlet.names import check_name
+from pachlet.projects import split
 from pachlet.records import BranchInfo, RepoInfo
 from pachlet.store import Store, new_id
 from pachlet.timeutil import now_ts, to_dt
@@ -28,9 +29,13 @@ class RepoOps:
         pipeline: str | None = None,
         kind: str = "user",
     ) -> RepoInfo:
-        """Create a repo (or update its description)."""
-        check_name("repo", name)
+        """Create a repo (or update its description); ``name`` is internal (``project/repo`` outside
+        the default project, whose project must exist)."""
+        project, bare_name = split(name)
+        check_name("repo", bare_name)
         with self.store.tx() as c:
+            if c.execute("SELECT 1 FROM projects WHERE name=?", (project,)).fetchone() is None:
+                raise NotFoundError(f'cannot find project "{project}": project "{project}" not found')
             row = c.execute("SELECT * FROM repos WHERE name=?", (name,)).fetchone()
             if row is not None:
                 if not update:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from pachlet.pps import running
+from pachlet.projects import DEFAULT_PROJECT, path_segment, split
 from pachlet.redact import StreamRedactor, redact_values
 from pachlet.secrets import Secrets
 
@@ -99,7 +100,7 @@ def secret_values(secrets: Secrets) -> list[str]:
 def scrub_job_logs(logs_root: Path, secrets: Secrets, pipeline: str, job_id: str, *, fix: bool) -> list[str]:
     """The logs of one job (``logs_root/<pipeline>/<job id>/``) holding a secret value in clear, as
     ``"<path> (<n> value(s))"``; masked in place with ``fix``."""
-    job_dir = logs_root / pipeline / job_id
+    job_dir = logs_root / path_segment(pipeline) / job_id
     if not job_dir.is_dir():
         return []
     values = secret_values(secrets)
@@ -168,7 +169,10 @@ def end_orphans(pipeline: str, job_id: str) -> list[int]:
     proc = Path("/proc")
     if not proc.is_dir():
         return []
-    wanted = {f"PPS_PIPELINE_NAME={pipeline}".encode(), f"PACH_JOB_ID={job_id}".encode()}
+    project, bare_name = split(pipeline)
+    wanted = {f"PPS_PIPELINE_NAME={bare_name}".encode(), f"PACH_JOB_ID={job_id}".encode()}
+    if project != DEFAULT_PROJECT:
+        wanted.add(f"PPS_PROJECT_NAME={project}".encode())
     mine = {os.getpid(), os.getppid()}
     ended = []
     for entry in proc.iterdir():

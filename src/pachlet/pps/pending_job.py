@@ -29,6 +29,7 @@ from pachlet.pps.pipelines import PipelineRegistry
 from pachlet.pps.running import JobStop, running_job
 from pachlet.pps.skipping import DatumSkipper
 from pachlet.pps.worker import DatumResult, JobContext, run_datums
+from pachlet.projects import path_segment, split
 from pachlet.records import (
     DATUM_FAILED,
     DATUM_RECOVERED,
@@ -87,7 +88,7 @@ EgressHook = Callable[[EgressSource, PipelineInfo, JobInfo, CommitInfo], Any]
 
 def clear_scratch(store: Store, gid: str, pipeline: str) -> None:
     """Remove a job's scratch root."""
-    shutil.rmtree(store.scratch / gid / pipeline, ignore_errors=True)
+    shutil.rmtree(store.scratch / gid / path_segment(pipeline), ignore_errors=True)
     with contextlib.suppress(OSError):
         (store.scratch / gid).rmdir()
 
@@ -208,7 +209,13 @@ class JobRunner:
                 progress(self.jobs.require(pipeline, gid).info(), len(results), total)
 
         report()
-        env_common = {"PACH_JOB_ID": gid, "PACH_OUTPUT_COMMIT_ID": gid, "PPS_PIPELINE_NAME": pipeline}
+        project, bare_name = split(pipeline)  # worker_rc.go: PPS_PIPELINE_NAME and PPS_PROJECT_NAME
+        env_common = {
+            "PACH_JOB_ID": gid,
+            "PACH_OUTPUT_COMMIT_ID": gid,
+            "PPS_PIPELINE_NAME": bare_name,
+            "PPS_PROJECT_NAME": project,
+        }
         with running_job(ctx.log_dir, to_run) as killed:
             ctx.stop = JobStop(self.stop, killed)
             if self.ended(job) is not None:  # stopped before it was registered
@@ -252,11 +259,11 @@ class JobRunner:
         par = spec.get("parallelismSpec") or {}
         tries = int(spec.get("datumTries") or 3)
         accept = frozenset(int(x) for x in (transform.get("acceptReturnCode") or []))
-        log_dir = self.store.logs / pipeline / job_id
+        log_dir = self.store.logs / path_segment(pipeline) / job_id
         if log_dir.exists():
             shutil.rmtree(log_dir, ignore_errors=True)
         private_dir(log_dir, top=self.store.logs)  # logs/, logs/<pipeline>/, logs/<pipeline>/<job>/: 0700
-        scratch = self.store.scratch / job_id / pipeline
+        scratch = self.store.scratch / job_id / path_segment(pipeline)
         scratch.mkdir(parents=True, exist_ok=True)
         return JobContext(
             pipeline=pipeline,

@@ -11,6 +11,7 @@ from typing import Any
 
 from pachlet.errors import AlreadyExistsError, NotFoundError, PachletError
 from pachlet.pfs.driver import PFS
+from pachlet.projects import internal_spec, path_segment, project_name_error, spec_project
 from pachlet.records import (
     JOB_TERMINAL_STATES,
     PIPELINE_PAUSED,
@@ -93,9 +94,20 @@ class PipelineRegistry:
         branch's provenance, and an empty head commit (global ID ``gid``) on each input branch that has
         none; returns the normalized spec. The caller queues the first job (``gid``) in the same
         transaction."""
-        norm = normalize_spec(dict(spec), source=source)
-        if not pipeline_name(norm):
-            validate_spec(norm, known_repos=frozenset(), pipelines={}, source=source)  # names the field
+        external = normalize_spec(dict(spec), source=source)
+        project = spec_project(external)
+        given = pipeline_name(external) or ""
+        if not given or "/" in given or project_name_error(project):  # validate_spec names the field
+            pipeline = {**external["pipeline"], "project": {"name": project}} if given else None
+            validate_spec(
+                {**external, "pipeline": pipeline or external.get("pipeline")},
+                known_repos=frozenset(),
+                pipelines={},
+                source=source,
+            )
+        if not self.pfs.project_exists(project):
+            raise NotFoundError(f'project "{project}" not found')
+        norm = internal_spec(external)
         name = norm["pipeline"]["name"]
         with self.store.tx() as c:
             existing = c.execute("SELECT * FROM pipelines WHERE name=?", (name,)).fetchone()
@@ -270,4 +282,4 @@ class PipelineRegistry:
                 self.pfs.detach_repo(name)
             elif self.pfs.repo_exists(name):
                 self.pfs.delete_repo(name)
-        shutil.rmtree(self.store.logs / name, ignore_errors=True)
+        shutil.rmtree(self.store.logs / path_segment(name), ignore_errors=True)

@@ -36,6 +36,7 @@ from pachlet.pps.jobs import Job, JobRegistry
 from pachlet.pps.log_follow import LogFollower
 from pachlet.pps.pending_job import EgressHook, JobRunner, ProgressCallback, clear_scratch, commit_files
 from pachlet.pps.pipelines import PipelineRegistry, input_branches, output_branch
+from pachlet.projects import internal_spec
 from pachlet.records import (
     JOB_FAILURE,
     JOB_KILLED,
@@ -293,7 +294,7 @@ class PPS:
         As api_server.go ``listDatumInput``: every pfs input's branch must exist (``repo X not found``,
         ``branch "B" not found in repo X``) and a cron input is refused ("can't list datums with a cron
         input, there will be no datums until the pipeline is created")."""
-        norm = normalize_spec(dict(spec))
+        norm = internal_spec(normalize_spec(dict(spec)))
         for item in visit_inputs(norm.get("input"), root_last=True):
             pfs = item.node.get("pfs")
             if isinstance(pfs, Mapping):
@@ -309,7 +310,7 @@ class PPS:
             cid = self.pfs.latest_finished(repo, branch)
             return None if cid is None else commit_files(self.pfs, repo, branch, cid)
 
-        return list(compute_datums(norm.get("input"), norm["pipeline"]["name"], resolve))
+        return list(compute_datums(norm.get("input"), pipeline_name(norm) or "", resolve))
 
     # ------------------------------------------------------------------ running jobs
     def request_stop(self) -> None:

@@ -29,7 +29,8 @@ from pachlet.server.modify import (
     close_batches,
 )
 from pachlet.server.pfs_ops import PFSOpsMixin
-from pachlet.server.refs import commit_ref, commit_state_reached, page, passes_origin, repo_name
+from pachlet.server.projects import ProjectRPCs
+from pachlet.server.refs import commit_ref, commit_state_reached, in_projects, page, passes_origin, repo_name
 from pachlet.server.state import ServerState
 
 CHUNK = 1 << 20
@@ -44,8 +45,9 @@ def _walk_key(rec: r.FileRecord) -> str:
 
 
 @fill_unimplemented(pfs_pb2_grpc.APIServicer, "pfs_v2.API")
-class PFSServicer(PFSOpsMixin, pfs_pb2_grpc.APIServicer):
-    """pfs_v2.API for python-pachyderm 7.x."""
+class PFSServicer(ProjectRPCs, PFSOpsMixin, pfs_pb2_grpc.APIServicer):
+    """pfs_v2.API for python-pachyderm 7.x (the project RPCs come from ``pachlet.server.projects``, the
+    commit-set and file operations from ``pachlet.server.pfs_ops``)."""
 
     def __init__(self, state: ServerState) -> None:
         self.state = state
@@ -74,7 +76,8 @@ class PFSServicer(PFSOpsMixin, pfs_pb2_grpc.APIServicer):
         if request.type not in ("", "user", "all"):
             return
         for info in self.p.list_repos():
-            yield protos.repo_info(info)
+            if not request.projects or in_projects(info.name, request.projects):
+                yield protos.repo_info(info)
 
     @rpc
     def DeleteRepo(
@@ -89,6 +92,14 @@ class PFSServicer(PFSOpsMixin, pfs_pb2_grpc.APIServicer):
     def DeleteRepos(
         self, request: pfs_pb2.DeleteReposRequest, context: grpc.ServicerContext
     ) -> pfs_pb2.DeleteReposResponse:
+        if request.projects:  # the repos of some projects (pachd's driver.deleteRepos)
+            deleted = []
+            with self.state.writing(exclusive=True) as p:
+                for info in p.list_repos():
+                    if in_projects(info.name, request.projects) and not info.pipeline:
+                        p.delete_repo(info.name, force=request.force)
+                        deleted.append(info.name)
+            return pfs_pb2.DeleteReposResponse(repos=[protos.repo(n) for n in deleted])
         deleted = self._delete_all_repos(request.force or request.all)
         return pfs_pb2.DeleteReposResponse(repos=[protos.repo(n) for n in deleted])
 
@@ -110,21 +121,6 @@ class PFSServicer(PFSOpsMixin, pfs_pb2_grpc.APIServicer):
                     p.delete_repo(info.name, force=True)
                     deleted.append(info.name)
         return deleted
-
-    # ---------------------------------------------------------------- projects (only "default")
-    @rpc
-    def ListProject(
-        self, request: pfs_pb2.ListProjectRequest, context: grpc.ServicerContext
-    ) -> Iterator[pfs_pb2.ProjectInfo]:
-        yield pfs_pb2.ProjectInfo(project=pfs_pb2.Project(name=protos.DEFAULT_PROJECT))
-
-    @rpc
-    def InspectProject(
-        self, request: pfs_pb2.InspectProjectRequest, context: grpc.ServicerContext
-    ) -> pfs_pb2.ProjectInfo:
-        if request.project.name not in ("", protos.DEFAULT_PROJECT):
-            raise NotFoundError(f"project {request.project.name} not found")
-        return pfs_pb2.ProjectInfo(project=pfs_pb2.Project(name=protos.DEFAULT_PROJECT))
 
     # ---------------------------------------------------------------- commits
     @rpc
@@ -217,6 +213,8 @@ class PFSServicer(PFSOpsMixin, pfs_pb2_grpc.APIServicer):
         for info in self.p.list_commits():
             groups.setdefault(info.id, []).append(info)
         for gid, commits in groups.items():
+            if request.project.name and not any(in_projects(c.repo, [request.project]) for c in commits):
+                continue  # commit_set.go listCommitSet: the sets with a commit in the project
             yield protos.commit_set_info(list(reversed(commits)), gid)
 
     # ---------------------------------------------------------------- branches

@@ -20,7 +20,7 @@ from pachlet import records as r
 from pachlet.errors import NotFoundError, PachletError
 from pachlet.secrets import load_manifest_text
 from pachlet.server.errors import RpcAbort, fill_unimplemented, rpc
-from pachlet.server.refs import project_object_name
+from pachlet.server.refs import in_projects, project_object_name
 from pachlet.server.state import ServerState
 
 FOLLOW_POLL_SECONDS = 0.2
@@ -31,7 +31,7 @@ _REQUEST_ONLY = ("update", "reprocess", "dryRun", "detailsJson", "specCommit")
 
 
 def pipeline_name(pipeline: pps_pb2.Pipeline) -> str:
-    """The pipeline's name; only the default project exists in pachlet."""
+    """The pipeline's internal name (``project/name`` outside the default project)."""
     return project_object_name("pipeline", pipeline.project.name, pipeline.name)
 
 
@@ -102,6 +102,8 @@ class PPSServicer(pps_pb2_grpc.APIServicer):
             infos = [self.p.inspect_pipeline(pipeline_name(request.pipeline))]
         else:
             infos = self.p.list_pipelines()
+        if request.projects:
+            infos = [i for i in infos if in_projects(i.name, request.projects)]
         if request.HasField("commit_set") and request.commit_set.id:
             in_set = {j.pipeline for j in self.p.list_jobs(global_id=request.commit_set.id)}
             infos = [i for i in infos if i.name in in_set]
@@ -226,6 +228,8 @@ class PPSServicer(pps_pb2_grpc.APIServicer):
         if name is not None:
             self.p.inspect_pipeline(name)
         jobs = self.p.list_jobs(name)
+        if request.projects:
+            jobs = [j for j in jobs if in_projects(j.pipeline, request.projects)]
         if request.input_commit:
             wanted = {c.id for c in request.input_commit if c.id}
             if wanted:

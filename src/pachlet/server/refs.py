@@ -1,14 +1,15 @@
-"""Reading what a request names: repos and pipelines (in the one default project), commits, and the
+"""Reading what a request names: repos and pipelines (qualified by their project), commits, and the
 filters ListCommit and SubscribeCommit share (used by the ``pfs``, ``modify`` and ``pps`` servicers)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TypeVar
 
 import grpc
 from python_pachyderm.proto.v2.pfs import pfs_pb2
 
-from pachlet import protos
+from pachlet import projects, protos
 from pachlet import records as r
 from pachlet.server.errors import RpcAbort
 
@@ -18,21 +19,27 @@ T = TypeVar("T")
 
 
 def project_object_name(kind: str, project: str, name: str) -> str:
-    """The name of a repo or pipeline (``kind``) a request names in ``project``; only the default
-    project exists in pachlet."""
-    if project not in ("", protos.DEFAULT_PROJECT):
-        raise RpcAbort(
-            grpc.StatusCode.NOT_FOUND,
-            f"project {project} not found (pachlet has only the {protos.DEFAULT_PROJECT!r} project)",
-        )
+    """The internal name (``pachlet.projects``) of the repo or pipeline (``kind``) a request names in
+    ``project`` (empty: ``default``, as pachd's ``EnsureProject``)."""
     if not name:
         raise RpcAbort(grpc.StatusCode.INVALID_ARGUMENT, f"{kind} name is empty")
-    return name
+    if projects.SEP in name or projects.SEP in project:
+        raise RpcAbort(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"{kind} name ({name!r} in project {project!r}) invalid: only alphanumeric characters, "
+            "underscores, and dashes are allowed",
+        )
+    return projects.qualify(project, name)
 
 
 def repo_name(repo: pfs_pb2.Repo) -> str:
-    """The repo's name; only the default project exists in pachlet."""
+    """The repo's internal name."""
     return project_object_name("repo", repo.project.name, repo.name)
+
+
+def in_projects(name: str, wanted: Iterable[pfs_pb2.Project]) -> bool:
+    """Whether an internal name belongs to one of the projects of a request's ``projects`` filter."""
+    return any(projects.in_project(name, p.name) for p in wanted)
 
 
 def commit_ref(commit: pfs_pb2.Commit) -> tuple[str, str]:

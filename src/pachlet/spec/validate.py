@@ -16,6 +16,7 @@ from pachlet.cronspec import CronSpecError, parse_schedule
 from pachlet.errors import SpecError
 from pachlet.names import NAME_RE
 from pachlet.pfs.glob import Glob, GlobError
+from pachlet.projects import bare, project_name_error, spec_project, split
 from pachlet.spec.inputs import INPUT_KINDS, cron_inputs, input_repos, visit_inputs
 from pachlet.spec.normalize import normalize_spec, pipeline_name
 from pachlet.spec.order import find_cycle
@@ -87,7 +88,7 @@ def _validate_branch_and_repo_names(spec: Mapping[str, Any], pipeline: str, err:
                 raise err(message, f"{item.field}.pfs.branch")
         elif isinstance(cron, Mapping):
             repo = cron.get("repo") or f"{pipeline}_{cron.get('name') or ''}"
-            message = _ancestry_error(repo)
+            message = _ancestry_error(bare(repo))
             if message:
                 own = repo == f"{pipeline}_{cron.get('name') or ''}"
                 raise err(message, f"{item.field}.cron.{'name' if own else 'repo'}")
@@ -160,6 +161,10 @@ def validate_spec(
         spec = normalize_spec(spec, source)
     pipeline_obj = spec.get("pipeline")
     name = pipeline_name(spec) or ""
+    if isinstance(pipeline_obj, Mapping) and "project" in pipeline_obj:  # a client's spec
+        project, bare_name = spec_project(spec), name
+    else:  # a stored spec: the name is qualified (pachlet.projects)
+        project, bare_name = split(name)
 
     def err(message: str, field: str | None = None) -> SpecError:
         return SpecError(message, pipeline=name or None, field=field, source=source)
@@ -168,15 +173,18 @@ def validate_spec(
         raise err("invalid pipeline spec: request.Pipeline cannot be nil", "pipeline")
     if not name:
         raise err("invalid pipeline spec: request.Pipeline.Name cannot be empty", "pipeline.name")
-    if not NAME_RE.match(name):
+    project_error = project_name_error(project)
+    if project_error:
+        raise err(f"invalid project name: {project_error}", "pipeline.project.name")
+    if not NAME_RE.match(bare_name):
         raise err(
-            f"invalid pipeline name: name ({name}) invalid: only alphanumeric characters, underscores, "
+            f"invalid pipeline name: name ({bare_name}) invalid: only alphanumeric characters, underscores, "
             "and dashes are allowed",
             "pipeline.name",
         )
-    if len(name) > MAX_PIPELINE_NAME_LENGTH:
+    if len(bare_name) > MAX_PIPELINE_NAME_LENGTH:
         raise err(
-            f'pipeline name "{name}" is {len(name) - MAX_PIPELINE_NAME_LENGTH} characters longer than the '
+            f'pipeline name "{bare_name}" is {len(bare_name) - MAX_PIPELINE_NAME_LENGTH} characters longer than the '
             f"{MAX_PIPELINE_NAME_LENGTH} max",
             "pipeline.name",
         )
@@ -188,7 +196,7 @@ def validate_spec(
             "invalid pipeline spec: ReprocessSpec must be one of 'until_success' or 'every_job'",
             "reprocessSpec",
         )
-    if not (name[0].isalnum() and name[0].isascii()):
+    if not (bare_name[0].isalnum() and bare_name[0].isascii()):
         raise err("pipeline names must start with an alphanumeric character", "pipeline.name")
     if not (spec.get("transform") or {}).get("image"):
         raise err("invalid transform: pipeline transform must contain an image", "transform.image")

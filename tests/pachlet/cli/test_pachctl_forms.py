@@ -140,7 +140,11 @@ def test_put_file_errors(src: Path) -> None:
         ("r@master", "-f", "dir"): "is a directory (use -r)",
         ("r@master", "-f", "missing"): "no such file or directory",
         ("r@master", "-r", "-f", "missing"): "missing doesn't exist",
-        ("r@master", "-f", "http://example.invalid/a.png"): 'error retrieving content from "http://example.invalid/a.png"',
+        (
+            "r@master",
+            "-f",
+            "http://example.invalid/a.png",
+        ): 'error retrieving content from "http://example.invalid/a.png"',
         ("r@master", "-f", "t.txt", "-f", "missing"): "no such file or directory",
     }
     for args, message in cases.items():
