@@ -18,6 +18,7 @@ from pachlet import protos
 from pachlet import records as r
 from pachlet.errors import NotFoundError, PachletError
 from pachlet.secrets import load_manifest_text
+from pachlet.server.datumfiles import stamp_committed
 from pachlet.server.errors import RpcAbort, fill_unimplemented, rpc
 from pachlet.server.refs import project_object_name
 from pachlet.server.state import ServerState
@@ -242,6 +243,7 @@ class PPSServicer(pps_pb2_grpc.APIServicer):
         if request.HasField("filter") and request.filter.state:
             states = set(request.filter.state)
             infos = [i for i in infos if i.state in states]
+        stamp_committed(self.p, infos)
         yield from (reversed(infos) if request.reverse else infos)[: request.number or None]
 
     # ---------------------------------------------------------------- logs

@@ -39,6 +39,7 @@ from pachlet.server.pfs import PFSServicer
 from pachlet.server.pps import PPSServicer
 from pachlet.server.scheduler import DEFAULT_POLL_SECONDS, Scheduler
 from pachlet.server.state import ServerState
+from pachlet.server.v28 import UnknownMethodHandler, V28Handler
 
 log = logging.getLogger("pachlet.server")
 
@@ -184,6 +185,8 @@ class Server:
         license_pb2_grpc.add_APIServicer_to_server(misc.LicenseServicer(), server)
         transaction_pb2_grpc.add_APIServicer_to_server(misc.TransactionServicer(), server)
         misc.add_health(server, misc.health_servicer(SERVICES))
+        # the 2.8+ methods (pachyderm-sdk, jupyterlab-pachyderm), then any other method: UNIMPLEMENTED naming it
+        server.add_generic_rpc_handlers((V28Handler(state), UnknownMethodHandler()))
         return server
 
     def start(self) -> int:
