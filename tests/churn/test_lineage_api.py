@@ -8,7 +8,6 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -16,78 +15,13 @@ from churn.console_plugin import scores_context
 from churn.lineage import explain, format_lineage
 from churn.lineage_api import ApiLineageSource
 from churn.warehouse import connect, init
+from helpers.mini_dag import MSNO, build_dag
 from helpers.served import Served
 from helpers.warehouse import sql
 from pachlet.api import Pachlet
 from pachlet.errors import NotFoundError
 
 pytestmark = pytest.mark.e2e
-
-MSNO = "u1"
-
-
-def _spec(name: str, inp: dict[str, Any], script: str) -> dict[str, Any]:
-    return {"pipeline": {"name": name}, "input": inp, "transform": {"cmd": ["sh", "-c", script]}}
-
-
-def build_dag(root: Path) -> dict[str, Any]:
-    """The DAG, run to the end; returns the CHURN_SCORES row its predict job would have egressed."""
-    with Pachlet(root, timeout=5) as p:
-        p.create_pipeline(
-            _spec(
-                "churn_score_queries",
-                {"cron": {"name": "tick", "spec": "@daily"}},
-                "printf 'SELECT msno\\nFROM members\\nWHERE 1=1' > /pfs/out/0000",
-            )
-        )
-        p.create_pipeline(
-            _spec(
-                "churn_score_data",
-                {"pfs": {"repo": "churn_score_queries", "glob": "/"}},
-                "echo u1 > /pfs/out/data.csv",
-            )
-        )
-        p.create_pipeline(
-            _spec(
-                "churn_score_features",
-                {"pfs": {"repo": "churn_score_data", "glob": "/"}},
-                "mkdir -p /pfs/out/shard-00 && cp /pfs/churn_score_data/data.csv /pfs/out/shard-00/f.csv",
-            )
-        )
-        p.create_pipeline(
-            _spec(
-                "churn_model",
-                {"pfs": {"repo": "churn_score_features", "glob": "/"}},
-                'echo \'{"model": {"roc_auc": 0.75}}\' > /pfs/out/metrics.json',
-            )
-        )
-        p.create_pipeline(
-            _spec(
-                "churn_predict",
-                {
-                    "cross": [
-                        {"pfs": {"repo": "churn_score_features", "glob": "/*"}},
-                        {"pfs": {"repo": "churn_model", "glob": "/"}},
-                    ]
-                },
-                "mkdir -p /pfs/out/CHURN_SCORES && { echo 'MSNO,CHURN_PROBABILITY,CHURN_PREDICTION,MODEL_COMMIT,"
-                'GLOBAL_ID,SCORED_AT\'; echo "u1,0.5,1,,$PACH_JOB_ID,2026-01-01 00:00:00"; }'
-                " > /pfs/out/CHURN_SCORES/shard-00.csv",
-            )
-        )
-        p.run_cron("churn_score_queries")
-        p.run_until_idle()
-        job = p.list_jobs("churn_predict")[0]
-        assert job.state == "JOB_SUCCESS", job.reason
-        model = p.inspect_commit("churn_model", "master").id
-    return {
-        "MSNO": MSNO,
-        "CHURN_PROBABILITY": 0.5,
-        "CHURN_PREDICTION": 1,
-        "MODEL_COMMIT": model,
-        "GLOBAL_ID": job.id,
-        "SCORED_AT": "2026-01-01 00:00:00",
-    }
 
 
 def test_explain_through_the_api_matches_the_local_root(tmp_path: Path) -> None:

@@ -1,0 +1,97 @@
+"""`churn jupyter`: JupyterLab with jupyterlab-pachyderm on a pachd (a `pachlet serve` started if none
+answers), configured through its own PACH_CONFIG, with the walkthrough notebook open."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+import click
+
+from churn.errors import ChurnError
+
+NOTEBOOK = "churn_walkthrough.ipynb"
+
+
+@click.command("jupyter")
+@click.option(
+    "--pachd",
+    default=None,
+    metavar="ADDRESS",
+    help="pachd to point the extension at (default localhost:30650; a pachlet serve is started there if none answers).",
+)
+@click.option(
+    "--root",
+    default=None,
+    help="pachlet root for the serve it starts (default: $PACHLET_ROOT or ./.pachlet).",
+)
+@click.option(
+    "--jupyter",
+    "jupyter_lab",
+    default=None,
+    help="jupyter-lab executable (default: .venv-jupyter's, then PATH).",
+)
+@click.option("--port", type=int, default=8888, show_default=True, help="JupyterLab's port (127.0.0.1).")
+@click.option("--notebooks", default="notebooks", show_default=True, help="JupyterLab's root directory.")
+@click.option("--token", default=None, help="The lab's token (default: a fresh one, printed with the URL).")
+@click.option("--no-browser", is_flag=True, help="Do not open a browser.")
+def jupyter_command(
+    pachd: str | None,
+    root: str | None,
+    jupyter_lab: str | None,
+    port: int,
+    notebooks: str,
+    token: str | None,
+    no_browser: bool,
+) -> None:
+    """Start JupyterLab with the Pachyderm extension on pachlet; Ctrl-C stops the lab (and the pachlet
+    serve it started)."""
+    from churn import jupyter as lab
+    from churn.warehouse.connection import churn_home
+
+    address = pachd or lab.DEFAULT_PACHD
+    exe = jupyter_lab or next(
+        (str(p) for p in (Path(".venv-jupyter/bin/jupyter-lab"),) if p.exists()), shutil.which("jupyter-lab")
+    )
+    if not exe:
+        raise click.ClickException("jupyter-lab not found: run `make jupyter-venv` or pass --jupyter")
+    root_dir = Path(notebooks).resolve()
+    if not root_dir.is_dir():
+        raise click.ClickException(f"--notebooks {notebooks}: no such directory")
+    paths = lab.lab_paths(churn_home())
+    serve: subprocess.Popen[bytes] | None = None
+    try:
+        if not lab.pachd_answers(address):
+            if pachd:
+                raise click.ClickException(f"no pachd answers on {pachd}")
+            click.echo(f"churn jupyter: starting pachlet serve on {address} (log {paths.serve_log})")
+            serve = lab.start_serve(Path(root) if root else None, address, paths.serve_log)
+        lab.write_pach_config(paths.pach_config, address)
+        token = token or lab.new_token()
+        notebook = NOTEBOOK if (root_dir / NOTEBOOK).exists() else None
+        log = paths.state / "jupyter-lab.log"
+        with open(log, "ab") as out:
+            proc = subprocess.Popen(
+                lab.lab_command(exe, root_dir, notebook, port, token, not no_browser),
+                env=lab.lab_env(paths),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        url = f"http://127.0.0.1:{port}/"
+        lab.wait_for_lab(url, token, proc, log)
+        click.echo(
+            f"churn jupyter: JupyterLab on {url}lab?token={token} (pachd {address}, PACH_CONFIG {paths.pach_config})",
+        )
+        try:
+            proc.wait()
+        except KeyboardInterrupt:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=30)
+    except ChurnError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        if serve is not None and serve.poll() is None:
+            serve.terminate()
+            serve.wait(timeout=30)
