@@ -108,9 +108,10 @@ def start_serve(root: Path | None, address: str, log: Path) -> subprocess.Popen[
     )
 
 
-def lab_env(paths: LabPaths) -> dict[str, str]:
+def lab_env(paths: LabPaths, url: str, token: str) -> dict[str, str]:
     """The lab's environment: its own PACH_CONFIG, PFS_MOUNT_DIR and Jupyter dirs; no PACHD_ADDRESS (the
-    config decides) and no PYTHONPATH of ours (the lab's venv has its own packages)."""
+    config decides) and no PYTHONPATH of ours (the lab's venv has its own packages). Its kernels get
+    the lab's URL and token (``CHURN_JUPYTER_URL`` / ``CHURN_JUPYTER_TOKEN``) to call the extension."""
     paths.mount_dir.mkdir(exist_ok=True)
     env = {k: v for k, v in os.environ.items() if k not in ("PACHD_ADDRESS", "PYTHONPATH")}
     env.update(
@@ -118,6 +119,8 @@ def lab_env(paths: LabPaths) -> dict[str, str]:
         PFS_MOUNT_DIR=str(paths.mount_dir),
         JUPYTER_RUNTIME_DIR=str(paths.state / "runtime"),
         JUPYTER_CONFIG_DIR=str(paths.state / "config"),
+        CHURN_JUPYTER_URL=url,
+        CHURN_JUPYTER_TOKEN=token,
     )
     return env
 

@@ -12,7 +12,7 @@ import click
 
 from churn.errors import ChurnError
 
-NOTEBOOK = "churn_walkthrough.ipynb"
+NOTEBOOK = "jupyter_mount.ipynb"
 
 
 @click.command("jupyter")
@@ -70,16 +70,16 @@ def jupyter_command(
             serve = lab.start_serve(Path(root) if root else None, address, paths.serve_log)
         lab.write_pach_config(paths.pach_config, address)
         token = token or lab.new_token()
-        notebook = NOTEBOOK if (root_dir / NOTEBOOK).exists() else None
+        notebook = str(root_dir / NOTEBOOK) if (root_dir / NOTEBOOK).exists() else None
         log = paths.state / "jupyter-lab.log"
+        url = f"http://127.0.0.1:{port}/"
         with open(log, "ab") as out:
             proc = subprocess.Popen(
                 lab.lab_command(exe, root_dir, notebook, port, token, not no_browser),
-                env=lab.lab_env(paths),
+                env=lab.lab_env(paths, url, token),
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        url = f"http://127.0.0.1:{port}/"
         lab.wait_for_lab(url, token, proc, log)
         click.echo(
             f"churn jupyter: JupyterLab on {url}lab?token={token} (pachd {address}, PACH_CONFIG {paths.pach_config})",
