@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from helpers import REPO_ROOT
-from helpers.mini_dag import MINE, OTHER, build_dag
+from helpers.mini_dag import MINE, OTHER, PREDICT_INPUT, build_dag
 from helpers.sdk_venvs import venv_bin
 from helpers.served import Served
 
@@ -117,9 +117,80 @@ def test_walkthrough_reads_through_the_extension(lab: dict[str, Any], tmp_path: 
     assert "churn_model, churn_predict" in text
     assert "churn_model@master: ['metrics.json']" in text and '"roc_auc": 0.75' in text
     assert "datums: 2" in text
-    assert f"churn_score_features/{MINE}/f.csv" in text and f"churn_score_features/{OTHER}/f.csv" in text
+    assert f"churn_score_features/{MINE}/f.txt" in text and f"churn_score_features/{OTHER}/f.txt" in text
     assert "datum 1 ['churn_model/metrics.json'" in text  # stepped to the next datum
     assert "committed 1970" not in text and "committed 20" in text
     assert "holds ['u1']" in text or "holds ['u2']" in text  # a file of the datum, read
     downloaded = text.rsplit("pfs: ", 1)[-1]  # the datum at PFS_MOUNT_DIR, as /pfs/<input>/...
     assert "churn_model/metrics.json" in downloaded and "churn_score_features/" in downloaded
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+]
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (make browser)"
+)
+def test_panel_in_a_real_browser(lab: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Chromium drives JupyterLab: the Pachyderm panel, churn_model@master mounted and metrics.json
+    opened (explore mode), then test mode with churn_predict's input spec, a step to the next datum and
+    a file of it opened. Screenshots: test-artifacts under a tmp dir (printed)."""
+    from playwright.sync_api import expect, sync_playwright
+
+    shots = tmp_path_factory.mktemp("jupyter-screenshots")
+    print(f"screenshots in {shots}")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(f"{lab['url']}lab?token={lab['token']}")
+            page.wait_for_selector("#pachyderm-mount", state="attached", timeout=60_000)
+            page.wait_for_timeout(1000)
+            repo_box = page.get_by_placeholder("project/repo")
+            if not repo_box.is_visible():
+                page.locator('li[data-id="pachyderm-mount"]').click()
+            panel = page.locator("#pachyderm-mount")
+            news = page.get_by_role("button", name="No", exact=True)
+            if news.is_visible():
+                news.click()
+
+            # explore mode: mount churn_model@master, open metrics.json
+            repo_box.click()
+            panel.get_by_text("default/churn_model", exact=True).click()
+            expect(panel).to_contain_text("default/churn_model@master")
+            panel.locator(".jp-DirListing-item", has_text="churn_model").dblclick()
+            panel.locator(".jp-DirListing-item", has_text="metrics.json").dblclick()
+            viewer = page.locator(".jp-RenderedJSON").last
+            expect(viewer).to_contain_text("model", timeout=30_000)
+            viewer.get_by_text("model", exact=True).click()
+            expect(viewer).to_contain_text("roc_auc")
+            page.screenshot(path=str(shots / "1-explore-metrics.png"))
+
+            # test mode: churn_predict's input spec, step to the next datum, open a file of it
+            panel.get_by_text("Test", exact=True).click()
+            panel.get_by_test_id("Datum__inputSpecInput").fill(json.dumps(PREDICT_INPUT))
+            panel.get_by_test_id("Datum__loadDatums").click()
+            expect(panel.get_by_test_id("Datum__cycler")).to_contain_text("(1/2)", timeout=30_000)
+            panel.get_by_test_id("Datum__cyclerRight").click()
+            expect(panel.get_by_test_id("Datum__cycler")).to_contain_text("(2/2)")
+            panel.locator(".jp-DirListing-item", has_text="churn_score_features").dblclick()
+            shard = panel.locator(".jp-DirListing-item", has_text="shard-")
+            expect(shard).to_have_count(1)  # one shard per datum
+            shard.dblclick()
+            panel.locator(".jp-DirListing-item", has_text="f.txt").dblclick()
+            editor = page.locator(".jp-FileEditor").last
+            expect(editor).to_contain_text("u", timeout=30_000)
+            text = editor.inner_text()
+            assert "u1" in text or "u2" in text
+            page.screenshot(path=str(shots / "2-test-mode-datum.png"))
+        finally:
+            browser.close()
+    assert sorted(p.name for p in shots.iterdir()) == ["1-explore-metrics.png", "2-test-mode-datum.png"]

@@ -47,8 +47,8 @@ def build_dag(root: Path) -> dict[str, Any]:
             _spec(
                 "churn_score_features",
                 {"pfs": {"repo": "churn_score_data", "glob": "/"}},
-                f"mkdir -p /pfs/out/{MINE} /pfs/out/{OTHER} && cp /pfs/churn_score_data/data.csv /pfs/out/{MINE}/f.csv"
-                f" && echo u2 > /pfs/out/{OTHER}/f.csv",
+                f"mkdir -p /pfs/out/{MINE} /pfs/out/{OTHER} && cp /pfs/churn_score_data/data.csv /pfs/out/{MINE}/f.txt"
+                f" && echo u2 > /pfs/out/{OTHER}/f.txt",
             )
         )
         p.create_pipeline(
@@ -64,7 +64,7 @@ def build_dag(root: Path) -> dict[str, Any]:
                 PREDICT_INPUT,
                 "shard=$(ls /pfs/churn_score_features) && mkdir -p /pfs/out/CHURN_SCORES && "
                 "{ echo 'MSNO,CHURN_PROBABILITY,CHURN_PREDICTION,MODEL_COMMIT,GLOBAL_ID,SCORED_AT'; "
-                "if grep -q u1 /pfs/churn_score_features/$shard/f.csv; then "
+                "if grep -q u1 /pfs/churn_score_features/$shard/f.txt; then "
                 'echo "u1,0.5,1,,$PACH_JOB_ID,2026-01-01 00:00:00"; fi; } > /pfs/out/CHURN_SCORES/$shard.csv',
             )
         )
