@@ -81,8 +81,9 @@ def jupyter_command(
                 stderr=subprocess.STDOUT,
             )
         lab.wait_for_lab(url, token, proc, log)
+        page = f"lab/tree/{NOTEBOOK}" if notebook else "lab"
         click.echo(
-            f"churn jupyter: JupyterLab on {url}lab?token={token} (pachd {address}, PACH_CONFIG {paths.pach_config})",
+            f"churn jupyter: JupyterLab on {url}{page}?token={token} (pachd {address}, PACH_CONFIG {paths.pach_config})",
         )
         try:
             proc.wait()
