@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from python_pachyderm.proto.v2.pfs import pfs_pb2
+from python_pachyderm.proto.v2.pps import pps_pb2
 
 from helpers import REPO_ROOT
 from helpers.mini_dag import MINE, OTHER, PREDICT_INPUT, build_dag
@@ -22,6 +25,45 @@ from helpers.sdk_venvs import venv_bin
 from helpers.served import Served
 
 pytestmark = pytest.mark.e2e
+
+
+PUBLISH_NOTEBOOK = "publish_shards.ipynb"
+PUBLISH_CODE = """from pathlib import Path
+shards = sorted(p.name for p in Path("/pfs/churn_score_features").iterdir())
+Path("/pfs/out/shards.txt").write_text("\\n".join(shards) + "\\n")
+print("published notebook saw", shards)
+"""
+
+
+def write_publish_notebook(path: Path) -> None:
+    """A tiny notebook with the extension's publish settings (metadata ``pachyderm_pps``): it lists
+    churn_score_features at literal /pfs and writes the list to /pfs/out."""
+    nb = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "execution_count": None,
+                "id": "c1",
+                "metadata": {},
+                "outputs": [],
+                "source": PUBLISH_CODE,
+            }
+        ],
+        "metadata": {
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+            "pachyderm_pps": {
+                "config": {
+                    "pipeline": {"name": "nb_draft"},
+                    "image": "python:3.11-slim",
+                    "input_spec": "pfs:\n  repo: churn_score_features\n  glob: /\n",
+                    "gpu_mode": "None",
+                }
+            },
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    path.write_text(json.dumps(nb, indent=1))
 
 
 def free_port() -> int:
@@ -36,6 +78,10 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     jupyter_lab = venv_bin("sdk210", "jupyter-lab")
     base = tmp_path_factory.mktemp("jupyter")
     build_dag(base / "root")
+    notebooks = base / "notebooks"
+    notebooks.mkdir()
+    shutil.copy(REPO_ROOT / "notebooks" / "jupyter_mount.ipynb", notebooks)
+    write_publish_notebook(notebooks / PUBLISH_NOTEBOOK)
     served = Served(base / "root")
     port, token = free_port(), "churn-test-token"
     env = {**os.environ, "HOME": str(base / "home"), "CHURN_HOME": str(base / "churn-home")}
@@ -52,7 +98,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             token,
             "--no-browser",
             "--notebooks",
-            str(REPO_ROOT / "notebooks"),
+            str(notebooks),
             "--jupyter",
             str(jupyter_lab),
         ],
@@ -142,7 +188,8 @@ CHROMIUM_ARGS = [
 def test_panel_in_a_real_browser(lab: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> None:
     """Chromium drives JupyterLab: the Pachyderm panel, churn_model@master mounted and metrics.json
     opened (explore mode), then test mode with churn_predict's input spec, a step to the next datum and
-    a file of it opened. Screenshots: test-artifacts under a tmp dir (printed)."""
+    a file of it opened, then a tiny notebook published as a pipeline whose job succeeds on pachlet.
+    Screenshots: test artifacts under a tmp dir (printed)."""
     from playwright.sync_api import expect, sync_playwright
 
     shots = tmp_path_factory.mktemp("jupyter-screenshots")
@@ -191,6 +238,31 @@ def test_panel_in_a_real_browser(lab: dict[str, Any], tmp_path_factory: pytest.T
             text = editor.inner_text()
             assert "u1" in text or "u2" in text
             page.screenshot(path=str(shots / "2-test-mode-datum.png"))
+
+            # publish: the notebook becomes a pipeline that runs on pachlet and reads literal /pfs
+            page.goto(f"{lab['url']}lab/tree/{PUBLISH_NOTEBOOK}?token={lab['token']}")
+            page.wait_for_selector(".jp-Notebook", timeout=60_000)
+            panel.get_by_text("Publish", exact=True).click()
+            expect(panel.get_by_test_id("Pipeline__currentNotebookValue")).to_contain_text(PUBLISH_NOTEBOOK)
+            panel.get_by_test_id("Pipeline__inputPipelineName").fill("nb_shards")
+            panel.get_by_test_id("Pipeline__create_pipeline").click()
+            expect(panel.get_by_test_id("Pipeline__responseMessage")).to_contain_text(
+                "Create pipeline request sent", timeout=60_000
+            )
+            page.screenshot(path=str(shots / "3-published.png"))
         finally:
             browser.close()
-    assert sorted(p.name for p in shots.iterdir()) == ["1-explore-metrics.png", "2-test-mode-datum.png"]
+    client = lab["served"].client()
+    next(iter(client.inspect_commit(("nb_shards", "master"), pfs_pb2.CommitState.FINISHED)))
+    job = next(iter(client.list_job("nb_shards")))
+    assert pps_pb2.JobState.Name(job.state) == "JOB_SUCCESS", job.reason
+    assert client.get_file(("nb_shards", "master"), "/shards.txt").read().decode().split() == sorted(
+        [MINE, OTHER]
+    )
+    logs = [m.message for m in client.get_pipeline_logs("nb_shards")]
+    assert f"published notebook saw {sorted([MINE, OTHER])}" in logs
+    assert sorted(p.name for p in shots.iterdir()) == [
+        "1-explore-metrics.png",
+        "2-test-mode-datum.png",
+        "3-published.png",
+    ]

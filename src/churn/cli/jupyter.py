@@ -88,7 +88,7 @@ def jupyter_command(
         try:
             proc.wait()
         except KeyboardInterrupt:
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(signal.SIGTERM)  # SIGINT would make the lab ask for confirmation
             proc.wait(timeout=30)
     except ChurnError as exc:
         raise click.ClickException(str(exc)) from None
