@@ -222,7 +222,9 @@ class PPSServicer(pps_pb2_grpc.APIServicer):
         self, request: pps_pb2.InspectDatumRequest, context: grpc.ServicerContext
     ) -> pps_pb2.DatumInfo:
         d = request.datum
-        return protos.datum_info(self.p.inspect_datum(pipeline_name(d.job.pipeline), d.job.id, d.id))
+        info = protos.datum_info(self.p.inspect_datum(pipeline_name(d.job.pipeline), d.job.id, d.id))
+        stamp_committed(self.p, [info])
+        return info
 
     @rpc
     def ListDatum(

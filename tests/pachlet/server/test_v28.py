@@ -142,6 +142,17 @@ def test_datum_files_carry_their_commit_time(client: python_pachyderm.Client) ->
     infos = list(client.list_datum(input=pps_pb2.Input(pfs=pps_pb2.PFSInput(repo="stamped", glob="/*"))))
     assert [i.data[0].committed for i in infos] == [finished]
     assert finished.seconds > 0
+    client.create_pipeline(
+        "stamped_copy",
+        pps_pb2.Transform(cmd=["sh", "-c", "cp /pfs/stamped/* /pfs/out/"]),
+        input=pps_pb2.Input(pfs=pps_pb2.PFSInput(repo="stamped", glob="/*")),
+    )
+    next(iter(client.inspect_commit(("stamped_copy", "master"), pfs_pb2.CommitState.FINISHED)))
+    job = next(iter(client.list_job("stamped_copy")))
+    (ran,) = list(client.list_datum("stamped_copy", job.job.id))
+    assert ran.data[0].committed == finished  # a job's datums too
+    one = client.inspect_datum("stamped_copy", job.job.id, ran.datum.id)
+    assert one.data[0].committed == finished
 
 
 def test_create_datum_refuses_a_stream_without_start(served: Served) -> None:
