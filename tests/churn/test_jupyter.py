@@ -117,6 +117,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     proc.terminate()
     proc.communicate(timeout=60)
     served.stop()
+    with socket.socket() as s, pytest.raises(OSError):  # SIGTERM to churn jupyter stopped the lab too
+        s.connect(("127.0.0.1", port))
 
 
 def test_lab_has_its_own_pach_config(lab: dict[str, Any]) -> None:

@@ -3,16 +3,22 @@ answers), configured through its own PACH_CONFIG, with the walkthrough notebook 
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import signal
 import subprocess
 from pathlib import Path
+from types import FrameType
 
 import click
 
 from churn.errors import ChurnError
 
 NOTEBOOK = "jupyter_mount.ipynb"
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
 
 
 @click.command("jupyter")
@@ -62,6 +68,8 @@ def jupyter_command(
         raise click.ClickException(f"--notebooks {notebooks}: no such directory")
     paths = lab.lab_paths(churn_home())
     serve: subprocess.Popen[bytes] | None = None
+    proc: subprocess.Popen[bytes] | None = None
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)  # so the finally below stops what was started
     try:
         if not lab.pachd_answers(address):
             if pachd:
@@ -85,14 +93,14 @@ def jupyter_command(
         click.echo(
             f"churn jupyter: JupyterLab on {url}{page}?token={token} (pachd {address}, PACH_CONFIG {paths.pach_config})",
         )
-        try:
+        with contextlib.suppress(KeyboardInterrupt, SystemExit):  # Ctrl-C / SIGTERM: stop below
             proc.wait()
-        except KeyboardInterrupt:
-            proc.send_signal(signal.SIGTERM)  # SIGINT would make the lab ask for confirmation
-            proc.wait(timeout=30)
     except ChurnError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)  # SIGINT would make the lab ask for confirmation
+            proc.wait(timeout=30)
         if serve is not None and serve.poll() is None:
             serve.terminate()
             serve.wait(timeout=30)
