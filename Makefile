@@ -17,7 +17,7 @@ export CONTAINERS_CONF := $(CURDIR)/images/containers-hybrid-cgroups.conf
 endif
 endif
 
-.PHONY: setup demo test test-fast specs bench lint clean browser runtimes image lock
+.PHONY: setup demo test test-fast specs bench lint clean browser runtimes image lock sdk212 jupyter-venv jupyter
 
 setup: $(STAMP)
 
@@ -28,6 +28,31 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	@touch $(STAMP)
+
+# The newest pachyderm-sdk in its own venv (the main venv holds 2.10, which jupyterlab-pachyderm 2.12.2
+# pins); the 2.8+ API tests run its client in a subprocess and skip, naming it, when it is absent.
+SDK212 := .venv-sdk212
+sdk212: $(SDK212)/.installed
+$(SDK212)/.installed:
+	@test -x $(SDK212)/bin/python || $(PYTHON) -m venv $(SDK212)
+	$(SDK212)/bin/python -m pip install --quiet --disable-pip-version-check 'pachyderm-sdk==2.12.2' \
+	  || echo "warning: could not build $(SDK212); the pachyderm-sdk 2.12 tests will be skipped"
+	@test -x $(SDK212)/bin/python && $(SDK212)/bin/python -c 'import pachyderm_sdk' && touch $@ || true
+
+# JupyterLab with the Pachyderm extension, in its own venv (its jupyter_server pins stay out of .venv).
+JUPYTER_VENV := .venv-jupyter
+jupyter-venv: $(JUPYTER_VENV)/.installed
+$(JUPYTER_VENV)/.installed:
+	@test -x $(JUPYTER_VENV)/bin/python || $(PYTHON) -m venv $(JUPYTER_VENV)
+	$(JUPYTER_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+	  'jupyterlab>=4.2,<4.4' 'jupyterlab-pachyderm==2.12.2' 'ipykernel>=6.29' \
+	  || echo "warning: could not build $(JUPYTER_VENV); the Jupyter tests will be skipped"
+	@test -x $(JUPYTER_VENV)/bin/jupyter-lab && touch $@ || true
+
+# pachlet serve (if none answers on the context's address) and JupyterLab with jupyterlab-pachyderm
+# pointed at it through .churn/jupyter/config.json (never ~/.pachyderm/config.json), notebook open.
+jupyter: setup jupyter-venv
+	$(BIN)/churn jupyter --jupyter $(JUPYTER_VENV)/bin/jupyter-lab
 
 # Debian's Chromium for the console's browser tests (no browser download).
 browser:
@@ -56,7 +81,7 @@ lock: setup
 demo: setup $(if $(filter container,$(RUNTIME)),image)
 	$(if $(RUNTIME),PACHLET_RUNTIME=$(RUNTIME)) $(BIN)/churn demo --members $(MEMBERS)
 
-test: setup browser runtimes
+test: setup browser runtimes sdk212 jupyter-venv
 	$(BIN)/python -m pytest -q
 
 # The unit tests: no pachlet serve, no pipelines of stage subprocesses, no browser (under a minute).
@@ -74,4 +99,4 @@ lint: setup
 	$(BIN)/ruff format --check src tests bench
 
 clean:
-	rm -rf $(VENV) .pachlet .churn .pytest_cache .ruff_cache build dist src/*.egg-info bench/results test-artifacts
+	rm -rf $(VENV) $(SDK212) $(JUPYTER_VENV) .pachlet .churn .pytest_cache .ruff_cache build dist src/*.egg-info bench/results test-artifacts

@@ -19,7 +19,9 @@ there, the warehouse is asked (as ``churn explain`` does). pachlet itself knows 
 from __future__ import annotations
 
 import csv
+import io
 import json
+import os
 from typing import Any
 
 from starlette.requests import Request
@@ -377,11 +379,11 @@ def score_from_output(p: Any, msno: str) -> tuple[dict[str, Any], str] | None:
     wanted = f"{SCORES_DIR}/{shard_name(shard_of(msno, len(files)))}.csv"
     candidates = [f for f in files if f.path == wanted] or files
     for f in candidates:
-        with p.file_object_path(PREDICT_REPO, head.id, f.path).open(encoding="utf-8", newline="") as fh:
-            for rec in csv.DictReader(fh):
-                if rec.get("MSNO") == msno:
-                    row = {c: _typed(c, rec.get(c)) for c in SCORE_COLUMNS}
-                    return row, f"{PREDICT_REPO}@{head.id}:{f.path}"
+        text = p.get_file(PREDICT_REPO, head.id, f.path).decode("utf-8")
+        for rec in csv.DictReader(io.StringIO(text, newline="")):
+            if rec.get("MSNO") == msno:
+                row = {c: _typed(c, rec.get(c)) for c in SCORE_COLUMNS}
+                return row, f"{PREDICT_REPO}@{head.id}:{f.path}"
     return None
 
 
@@ -396,8 +398,15 @@ def _typed(column: str, value: str | None) -> Any:
         return value
 
 
-def scores_context(p: Any, msno: str) -> dict[str, Any]:
-    """What the score lookup page shows for ``msno`` (empty: just the form)."""
+PACHD_ENV = "CHURN_CONSOLE_PACHD"
+"""Set to a pachd address (or ``context``: the active pachctl context) to make the score lookup read
+through the Pachyderm API of that pachd (python-pachyderm calls, as ``churn explain --pachd``)
+instead of the console's own root."""
+
+
+def scores_context(p: Any, msno: str, pachd: str | None = None) -> dict[str, Any]:
+    """What the score lookup page shows for ``msno`` (empty: just the form). With ``pachd`` (an address,
+    or ``context``) the row and its lineage are read through that pachd's API instead of ``p``."""
     ctx: dict[str, Any] = {"msno": msno, "info": None, "error": "", "source": "", "info_json": ""}
     if not msno:
         return ctx
@@ -410,6 +419,10 @@ def scores_context(p: Any, msno: str) -> dict[str, Any]:
         ctx["error"] = f"churn.lineage is not available: {exc}"
         return ctx
     try:
+        if pachd:
+            from churn.lineage_api import ApiLineageSource
+
+            p = ApiLineageSource.connect(None if pachd == "context" else pachd)
         found = score_from_output(p, msno)
         if found is not None:
             row, ctx["source"] = found
@@ -447,7 +460,7 @@ def register(console: PluginRegistry) -> None:
 
     def scores_page(request: Request) -> Response:
         msno = (request.query_params.get("msno") or "").strip()
-        ctx = scores_context(console.pachlet, msno)
+        ctx = scores_context(console.pachlet, msno, os.environ.get(PACHD_ENV) or None)
         return console.render(request, "scores.html", {**ctx, "base": console.url()})
 
     console.add_page("/model", model_page, nav="Model")

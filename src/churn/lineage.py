@@ -231,7 +231,7 @@ def _data_repos(nodes: list[Node]) -> Iterator[Node]:
 def _predict_datum(p: Any, job_id: str, shard: str) -> dict[str, Any] | None:
     for d in p.list_datums(PREDICT, job_id):
         if any(i.path.rstrip("/") == f"/{shard}" for i in d.inputs):
-            return {"id": d.datum_id, "state": d.state, "duration": d.duration}
+            return {"id": d.datum_id, "state": d.state, "duration": round(d.duration, 6)}
     return None
 
 

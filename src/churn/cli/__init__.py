@@ -1,4 +1,4 @@
-"""The `churn` command: warehouse, render, validate, deploy, demo, explain, monitor (one module per command)."""
+"""The `churn` command: warehouse, render, validate, deploy, demo, explain, jupyter, monitor (one module per command)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from pachlet.cli.lazy import LazyGroup
         "deploy": "churn.cli.deploy:deploy_command",
         "demo": "churn.cli.demo:demo_command",
         "explain": "churn.cli.explain:explain_command",
+        "jupyter": "churn.cli.jupyter:jupyter_command",
         "monitor": "churn.stages.monitor:cli",
     },
 )

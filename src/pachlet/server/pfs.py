@@ -28,6 +28,7 @@ from pachlet.server.modify import (
     buffer_modify_stream,
     close_batches,
 )
+from pachlet.server.pagination import paginate
 from pachlet.server.pfs_ops import PFSOpsMixin
 from pachlet.server.projects import ProjectRPCs
 from pachlet.server.refs import commit_ref, commit_state_reached, in_projects, page, passes_origin, repo_name
@@ -344,7 +345,8 @@ class PFSServicer(ProjectRPCs, PFSOpsMixin, pfs_pb2_grpc.APIServicer):
     ) -> Iterator[pfs_pb2.FileInfo]:
         repo, ref, path = self._file_target(request.file)
         records = self.p.list_files(repo, ref, path)
-        yield from page(self._files(records, repo, ref), request.number, request.reverse)
+        marker = request.paginationMarker if request.HasField("paginationMarker") else None
+        yield from paginate(self._files(records, repo, ref), marker, request.number, request.reverse)
 
     @rpc
     def WalkFile(
@@ -363,7 +365,8 @@ class PFSServicer(ProjectRPCs, PFSOpsMixin, pfs_pb2_grpc.APIServicer):
         if path in ("", "/") and files:
             records["/"] = self.p.inspect_file(repo, ref, "/")
         ordered = sorted(records.values(), key=_walk_key)
-        yield from page(self._files(ordered, repo, ref), request.number, request.reverse)
+        marker = request.paginationMarker if request.HasField("paginationMarker") else None
+        yield from paginate(self._files(ordered, repo, ref), marker, request.number, request.reverse)
 
     @rpc
     def GlobFile(

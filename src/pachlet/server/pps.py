@@ -19,6 +19,7 @@ from pachlet import protos
 from pachlet import records as r
 from pachlet.errors import NotFoundError, PachletError
 from pachlet.secrets import load_manifest_text
+from pachlet.server.datumfiles import stamp_committed
 from pachlet.server.errors import RpcAbort, fill_unimplemented, rpc
 from pachlet.server.refs import in_projects, project_object_name
 from pachlet.server.state import ServerState
@@ -265,7 +266,9 @@ class PPSServicer(pps_pb2_grpc.APIServicer):
         self, request: pps_pb2.InspectDatumRequest, context: grpc.ServicerContext
     ) -> pps_pb2.DatumInfo:
         d = request.datum
-        return protos.datum_info(self.p.inspect_datum(pipeline_name(d.job.pipeline), d.job.id, d.id))
+        info = protos.datum_info(self.p.inspect_datum(pipeline_name(d.job.pipeline), d.job.id, d.id))
+        stamp_committed(self.p, [info])
+        return info
 
     @rpc
     def ListDatum(
@@ -286,6 +289,7 @@ class PPSServicer(pps_pb2_grpc.APIServicer):
         if request.HasField("filter") and request.filter.state:
             states = set(request.filter.state)
             infos = [i for i in infos if i.state in states]
+        stamp_committed(self.p, infos)
         yield from (reversed(infos) if request.reverse else infos)[: request.number or None]
 
     # ---------------------------------------------------------------- logs

@@ -41,6 +41,7 @@ from pachlet.server.pps import PPSServicer
 from pachlet.server.scheduler import DEFAULT_POLL_SECONDS, Scheduler
 from pachlet.server.state import ServerState
 from pachlet.server.transaction import TransactionInterceptor, TransactionServicer
+from pachlet.server.v28 import UnknownMethodHandler, V28Handler
 
 log = logging.getLogger("pachlet.server")
 
@@ -190,6 +191,8 @@ class Server:
         license_pb2_grpc.add_APIServicer_to_server(misc.LicenseServicer(), server)
         transaction_pb2_grpc.add_APIServicer_to_server(transactions, server)
         misc.add_health(server, misc.health_servicer(SERVICES))
+        # the 2.8+ methods (pachyderm-sdk, jupyterlab-pachyderm), then any other method: UNIMPLEMENTED naming it
+        server.add_generic_rpc_handlers((V28Handler(state), UnknownMethodHandler()))
         return server
 
     def start(self) -> int:
