@@ -145,6 +145,7 @@ PACHLET_LAYERS: list[tuple[str, ...]] = [
     ("pachlet.runtimes",),
     ("pachlet.pps",),
     ("pachlet.egress",),
+    ("pachlet.api_pfs",),
     ("pachlet.api",),
     ("pachlet.transactions",),
     ("pachlet.protos", "pachlet.tables", "pachlet.txnprotos"),
