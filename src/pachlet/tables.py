@@ -35,39 +35,29 @@ SECRET_HEADER = ("NAME", "TYPE", "CREATED", "KEYS")
 
 
 def tabwrite(lines: Sequence[Sequence[str]], min_width: int, padding: int) -> str:
-    """Go's ``text/tabwriter`` (padchar ' ', no flags) over lines already split at their tabs: every
-    cell but a line's last is tab-terminated, and a column block (consecutive lines that have a
-    terminated cell in that column) is padded to max(min_width, widest cell + padding)."""
-    out: list[str] = []
-
-    def write_lines(widths: list[int], line0: int, line1: int) -> None:
-        for line in lines[line0:line1]:
-            text = []
-            for j, cell in enumerate(line):
-                text.append(cell)
-                if j < len(widths) and j < len(line) - 1:
-                    text.append(" " * (widths[j] - len(cell)))
-            out.append("".join(text))
-
-    def fmt(widths: list[int], line0: int, line1: int) -> None:
-        column = len(widths)
-        this = line0
-        while this < line1:
-            if column >= len(lines[this]) - 1:
-                this += 1
+    """Elastic tab stops as Go's ``text/tabwriter`` sets them (padchar ' ', no flags), over lines
+    already split at their tabs: every cell but a line's last is tab-terminated. Column ``j`` of a
+    line is padded to the width of its block: the longest run of adjacent lines around it that all
+    have a terminated cell ``j`` (max of min_width and widest such cell + padding)."""
+    widths = [[0] * max(len(line) - 1, 0) for line in lines]
+    columns = max((len(w) for w in widths), default=0)
+    for j in range(columns):
+        i = 0
+        while i < len(lines):
+            if len(widths[i]) <= j:
+                i += 1
                 continue
-            write_lines(widths, line0, this)
-            line0 = this
-            width = min_width
-            while this < line1 and column < len(lines[this]) - 1:
-                width = max(width, len(lines[this][column]) + padding)
-                this += 1
-            fmt([*widths, width], line0, this)
-            line0 = this
-        write_lines(widths, line0, line1)
-
-    fmt([], 0, len(lines))
-    return "".join(line + "\n" for line in out)
+            end = i
+            while end < len(lines) and len(widths[end]) > j:
+                end += 1
+            width = max([min_width] + [len(lines[k][j]) + padding for k in range(i, end)])
+            for k in range(i, end):
+                widths[k][j] = width
+            i = end
+    out = []
+    for line, w in zip(lines, widths, strict=True):
+        out.append("".join(cell.ljust(w[j]) if j < len(w) else cell for j, cell in enumerate(line)))
+    return "".join(text + "\n" for text in out)
 
 
 def _cells(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[list[str]]:
