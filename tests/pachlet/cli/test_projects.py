@@ -85,7 +85,7 @@ def test_project_verbs_and_a_pipeline_across_projects(address: str | None, tmp_p
     }
     assert sizes == {"default": 0, "raw-data": 6}
     names = {
-        line.split()[0]
+        line.split()[1]  # PROJECT NAME ... as pachctl 2.7.6
         for line in run(address, "list", "repo", "--project", "raw-data").stdout.splitlines()[1:]
     }
     assert names == {"words"}
@@ -112,7 +112,7 @@ def test_project_verbs_and_a_pipeline_across_projects(address: str | None, tmp_p
     run(address, "wait", "commit", "upper@master", "--project", "analysis")
     assert run(address, "get", "file", "upper@master:/a.txt", "--project", "analysis").stdout == "ALPHA\n"
     pipelines = run(address, "list", "pipeline", "--project", "analysis").stdout.splitlines()
-    assert [line.split()[0] for line in pipelines[1:]] == ["upper"]
+    assert [line.split()[1] for line in pipelines[1:]] == ["upper"]
     assert run(address, "list", "pipeline").stdout.count("\n") == 1  # none in default
     pi = json_format.Parse(
         run(address, "inspect", "pipeline", "upper", "--project", "analysis", "-o", "json").stdout,
