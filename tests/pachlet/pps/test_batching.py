@@ -9,14 +9,17 @@ The host runtime has no literal ``/pfs``, so these loops read the datum's variab
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from pachlet.api import Pachlet
+from pachlet.cli import cli
 
 N_FILES = 6
 
@@ -171,3 +174,60 @@ def test_parallel_workers_each_run_one_process(host: Pachlet, tmp_path: Path) ->
     assert outputs(host) == expected()
     starts = (work / "starts").read_text().count("start")
     assert starts == min(2, os.cpu_count() or 1)
+
+
+SCRIPTS = {
+    # pachd's TestDatumBatching scripts, `pachctl next datum` spelled `pachlet next datum`
+    "basic": "while true\ndo\n  pachlet next datum\n  cp /pfs/data/* /pfs/out/\ndone",
+    "error": (
+        "while true\ndo\n  pachlet next datum\n  if [ ! -f {marker} ]\n  then\n    touch {marker}\n"
+        "    pachlet next datum --error oops\n  fi\n  cp /pfs/data/* /pfs/out/\ndone"
+    ),
+    "exit": (
+        "while true\ndo\n  pachlet next datum\n  if [ ! -f {marker} ]\n  then\n    touch {marker}\n"
+        "    exit 1\n  fi\n  cp /pfs/data/* /pfs/out/\ndone"
+    ),
+    "env": (
+        "set -a\nwhile true\ndo\n  pachlet next datum\n  source /pfs/.env\n  if [ -z $PACH_DATUM_ID ]\n"
+        "  then\n    exit 1\n  fi\n  cp /pfs/data/* /pfs/out/\n  touch /pfs/out/$PACH_DATUM_ID\ndone"
+    ),
+}
+
+
+@pytest.mark.parametrize("mode", sorted(SCRIPTS))
+def test_cli_shell_loop_with_next_datum(tmp_path: Path, mode: str) -> None:
+    root = tmp_path / "root"
+    with Pachlet.open(root) as p:
+        p.create_repo("data")
+        for i in range(3):
+            p.put_file("data", "master", f"/file-{i:02d}", f"content {i}\n".encode())
+    spec = tmp_path / "spec.json"
+    script = SCRIPTS[mode].format(marker=tmp_path / "marker")
+    spec.write_text(
+        json.dumps(
+            {
+                "pipeline": {"name": "b"},
+                "input": {"pfs": {"repo": "data", "glob": "/*"}},
+                "transform": {"cmd": ["bash"], "stdin": [script], "datumBatching": True},
+            }
+        )
+    )
+    result = CliRunner().invoke(
+        cli,
+        ["--root", str(root), "--runtime", "host", "create", "pipeline", "-f", str(spec)],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    with Pachlet.open(root, read_only=True) as p:
+        (job,) = p.list_jobs("b")
+        assert job.state == "JOB_SUCCESS", job.reason
+        files = {f.path for f in p.walk_files("b", "master", "/")}
+        ids = {d.datum_id for d in p.list_datums("b", job.id)}
+    want = {f"/file-{i:02d}" for i in range(3)}
+    assert files == (want | {"/" + i for i in ids} if mode == "env" else want)
+
+
+def test_next_datum_outside_a_worker_says_why() -> None:
+    result = CliRunner().invoke(cli, ["next", "datum"], env={"PPS_WORKER_GRPC_PORT": ""})
+    assert result.exit_code == 1
+    assert "PPS_WORKER_GRPC_PORT is not set" in result.output
