@@ -26,6 +26,7 @@ from pachlet.pfs.driver import PFS
 from pachlet.pps.datums import Datum
 from pachlet.pps.pending_job import EgressSource, ProgressCallback
 from pachlet.pps.service import PPS
+from pachlet.pps.spout import SpoutSupervisor
 from pachlet.records import (
     BranchInfo,
     CommitInfo,
@@ -383,6 +384,11 @@ class Pachlet:
     def pending_jobs(self) -> list[JobInfo]:
         """Jobs not yet in a terminal state, oldest first."""
         return self._pps.pending_jobs()
+
+    def spout_supervisor(self, pachd_address: str) -> SpoutSupervisor:
+        """What runs the spouts' user code for a server reachable at ``pachd_address`` (``pachlet serve``'s
+        scheduler calls its ``sync`` each round and ``stop`` at the end; see ``pachlet.pps.spout``)."""
+        return self._pps.spout_supervisor(pachd_address)
 
     def request_stop(self) -> None:
         """Ask a running ``run_until_idle`` (another thread) to stop after its in-flight datums; the

@@ -60,7 +60,7 @@ class CommitOps:
         check_name("branch", branch)
         with self.store.tx() as c:
             repo_row = self.repo_row(c, repo)
-            if repo_row["kind"] == "output":
+            if repo_row["kind"] == "output":  # a spout's ("spout") takes its user code's commits
                 raise PachletError(
                     f"cannot start a commit in {repo}: it is the output repo of pipeline {repo_row['pipeline']}"
                 )

@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import select
 import shutil
 import signal
 import subprocess
@@ -103,26 +104,45 @@ class _OutputPump:
         self._lock = threading.Lock()
         self._r, self.w = os.pipe()
         self._redactor = StreamRedactor(secrets, mask=LOG_MASK)
+        self._open = True
+        self._poller = select.poll()
+        self._poller.register(self._r, select.POLLIN)
         self._thread = threading.Thread(target=self._pump, daemon=True, name="pachlet-batch-log")
         self._thread.start()
 
     def switch(self, target: DatumLog) -> None:
-        """Send what follows to ``target``."""
+        """Send what follows to ``target``: what the code wrote before (the pipe's content now) goes to
+        the current log first, so a line printed before ``NextDatum`` stays with its datum."""
         with self._lock:
+            while self._open and select.select([self._r], [], [], 0)[0]:  # not the pump's poller
+                if not self._read():
+                    break
             self.target.write(self._redactor.flush())
             self.target = target
 
+    def _read(self) -> bool:
+        """Move one chunk from the pipe to the current log (the lock held); False at EOF."""
+        chunk = os.read(self._r, 65536)
+        if not chunk:
+            self._open = False
+            return False
+        self.target.write(self._redactor.feed(chunk))
+        return True
+
     def _pump(self) -> None:
         try:
-            while chunk := os.read(self._r, 65536):
-                with self._lock:
-                    self.target.write(self._redactor.feed(chunk))
+            while self._open:
+                if self._poller.poll(_POLL * 1000):
+                    with self._lock:
+                        if self._open:
+                            self._read()
         except OSError:
             pass
         finally:
             with self._lock:
+                self._open = False
                 self.target.write(self._redactor.flush())
-            os.close(self._r)
+                os.close(self._r)
 
     def close_write_end(self) -> None:
         """The child has its copy: the parent's goes."""
