@@ -69,10 +69,11 @@ def host(tmp_path: Path) -> Any:
 
 
 def batched(name: str, loop: Path, marker: Path, mode: str, **extra: Any) -> dict[str, Any]:
+    transform = {"cmd": [sys.executable, str(loop), str(marker), mode], "datumBatching": True}
     return {
         "pipeline": {"name": name},
         "input": {"pfs": {"repo": "data", "glob": "/*"}},
-        "transform": {"cmd": [sys.executable, str(loop), str(marker), mode], "datumBatching": True},
+        "transform": {**transform, **extra.pop("transform", {})},
         **extra,
     }
 
@@ -231,3 +232,11 @@ def test_next_datum_outside_a_worker_says_why() -> None:
     result = CliRunner().invoke(cli, ["next", "datum"], env={"PPS_WORKER_GRPC_PORT": ""})
     assert result.exit_code == 1
     assert "PPS_WORKER_GRPC_PORT is not set" in result.output
+
+
+def test_err_cmd_recovers_failed_datums(host: Pachlet, tmp_path: Path) -> None:
+    """errCmd runs after the last failed attempt, as for an unbatched datum (datum.go recovery callback)."""
+    job, _ = run(host, tmp_path, "fail", datumTries=1, transform={"errCmd": ["true"]})
+    assert job.state == "JOB_SUCCESS", job.reason
+    assert job.data_recovered == N_FILES
+    assert outputs(host) == {}

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 import python_pachyderm
 from python_pachyderm.proto.v2.pps import pps_pb2
@@ -153,3 +154,19 @@ def test_spout_python_client_restarted_after_exit(client: python_pachyderm.Clien
 
     assert len(wait_for(lambda: len(runs()) >= 2 and runs())) >= 2
     client.delete_pipeline("spout_py")
+
+
+def test_spout_input_validation(client: python_pachyderm.Client) -> None:
+    """spout_test.go TestSpoutPachctl/SpoutInputValidation: a spout with an input is refused, and
+    nothing is created."""
+    client.create_repo("spout_val_in")
+    spec = {
+        "pipeline": {"name": "spout_val"},
+        "transform": {"cmd": ["/bin/sh"], "stdin": ["sleep 1"]},
+        "input": {"pfs": {"repo": "spout_val_in", "glob": "/*"}},
+        "spout": {},
+    }
+    with pytest.raises(grpc.RpcError) as info:
+        create(client, spec)
+    assert "spout pipelines (without a service) must not have an input" in str(info.value.details())
+    assert "spout_val" not in {r.repo.name for r in client.list_repo()}
