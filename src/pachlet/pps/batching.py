@@ -68,6 +68,7 @@ ENV_FILE = ".env"
 """``/pfs/.env``: the datum's variables, one ``NAME=value`` a line (pachd's ``common.EnvFileName``)."""
 
 _POLL = 0.1
+BIND_ATTEMPTS = 5
 
 
 class WorkerAPI(worker_pb2_grpc.WorkerServicer):
@@ -216,12 +217,22 @@ class BatchWorker:
         for name in (*self.input_names, "out"):
             (self.pfs / name).mkdir(parents=True, exist_ok=True)
         self._secret_dirs = write_secret_files(self.ctx, self.root)
-        server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="pachlet-worker-api"),
-            options=[("grpc.so_reuseport", 0)],
-        )
-        worker_pb2_grpc.add_WorkerServicer_to_server(WorkerAPI(self), server)
-        self.port = server.add_insecure_port("127.0.0.1:0")
+        # python-pachyderm dials localhost:<port>, which may resolve to ::1 first: the port is bound on
+        # every loopback address (``localhost``), so no other server on ::1 can answer in our place
+        for _ in range(BIND_ATTEMPTS):
+            server = grpc.server(
+                futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="pachlet-worker-api"),
+                options=[("grpc.so_reuseport", 0)],
+            )
+            worker_pb2_grpc.add_WorkerServicer_to_server(WorkerAPI(self), server)
+            try:
+                self.port = server.add_insecure_port("localhost:0")
+            except RuntimeError:
+                self.port = 0
+            if self.port:
+                break
+        if not self.port:
+            raise PachletError("datum batching: no free loopback port for the worker API")
         server.start()
         self._server = server
 
