@@ -30,6 +30,7 @@ from pachlet.pps.datums import Datum
 from pachlet.pps.log_follow import LogFollower
 from pachlet.pps.pending_job import EgressSource, ProgressCallback
 from pachlet.pps.service import PPS
+from pachlet.pps.spout import SpoutSupervisor
 from pachlet.records import (
     CommitInfo,
     CronTick,
@@ -266,6 +267,11 @@ class Pachlet(PFSCalls):
     def pending_jobs(self) -> list[JobInfo]:
         """Jobs not yet in a terminal state, oldest first."""
         return self._pps.pending_jobs()
+
+    def spout_supervisor(self, pachd_address: str) -> SpoutSupervisor:
+        """What runs the spouts' user code for a server reachable at ``pachd_address`` (``pachlet serve``'s
+        scheduler calls its ``sync`` each round and ``stop`` at the end; see ``pachlet.pps.spout``)."""
+        return self._pps.spout_supervisor(pachd_address)
 
     def request_stop(self) -> None:
         """Ask a running ``run_until_idle`` (another thread) to stop after its in-flight datums; the

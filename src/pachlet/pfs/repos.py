@@ -115,6 +115,15 @@ class RepoOps:
         with self.store.tx() as c:
             c.execute("UPDATE repos SET pipeline=NULL, kind='user' WHERE name=?", (name,))
 
+    def set_output_kind(self, name: str, *, spout: bool) -> None:
+        """Mark a pipeline's output repo as a spout's (``spout``: its user code commits to it, as a 2.x
+        spout puts files into its own output repo) or a transform's (only AUTO output commits)."""
+        with self.store.tx() as c:
+            c.execute(
+                "UPDATE repos SET kind=? WHERE name=? AND kind IN ('output', 'spout')",
+                ("spout" if spout else "output", name),
+            )
+
     # ------------------------------------------------------------------ branches
     def _branch_info(self, row: sqlite3.Row) -> BranchInfo:
         prov = tuple(tuple(p) for p in json.loads(row["provenance"] or "[]"))

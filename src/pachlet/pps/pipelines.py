@@ -147,6 +147,7 @@ class PipelineRegistry:
             if repo is None:
                 self.pfs.create_repo(name, f"Output repo for pipeline {name}.", pipeline=name, kind="output")
             self.pfs.ensure_branch(name, output_branch(norm), input_branches(name, norm))
+            self.pfs.set_output_kind(name, spout=norm.get("spout") is not None)
             for cin in cron_inputs(norm):
                 crepo = cron_repo(name, cin)
                 if not self.pfs.repo_exists(crepo):

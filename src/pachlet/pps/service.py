@@ -36,6 +36,7 @@ from pachlet.pps.jobs import Job, JobRegistry
 from pachlet.pps.log_follow import LogFollower
 from pachlet.pps.pending_job import EgressHook, JobRunner, ProgressCallback, clear_scratch, commit_files
 from pachlet.pps.pipelines import PipelineRegistry, input_branches, output_branch
+from pachlet.pps.spout import SpoutSupervisor, empty_output_head
 from pachlet.projects import internal_spec
 from pachlet.records import (
     JOB_FAILURE,
@@ -82,8 +83,15 @@ class PPS:
         with self.store.tx():
             gid = new_id()
             norm = self.pipelines.create(spec, update=update, reprocess=reprocess, source=source, gid=gid)
-            self._create_jobs(gid, [norm["pipeline"]["name"]])
+            if norm.get("input") is not None and norm.get("spout") is None:
+                self._create_jobs(gid, [norm["pipeline"]["name"]])
+            else:  # a spout or a pipeline without input: no job (see pachlet.pps.spout)
+                empty_output_head(self.pfs, norm, gid)
         return self.pipelines.inspect(norm["pipeline"]["name"])
+
+    def spout_supervisor(self, pachd_address: str) -> SpoutSupervisor:
+        """What keeps the spouts' user code running for a server at ``pachd_address`` (``host:port``)."""
+        return SpoutSupervisor(self.pipelines, self.runner, pachd_address)
 
     def _check_secrets(self, norm: Mapping[str, Any], source: str | None) -> None:
         """api_server.go ``validateSecret`` (run before anything is created): every secret the

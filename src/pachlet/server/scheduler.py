@@ -13,6 +13,7 @@ import logging
 import threading
 from datetime import UTC, datetime
 
+from pachlet.pps.spout import SpoutSupervisor
 from pachlet.server.state import ServerState
 
 log = logging.getLogger("pachlet.server.scheduler")
@@ -30,6 +31,10 @@ class Scheduler(threading.Thread):
         self.cron = cron
         self.jobs_run = 0
         self.ticks_applied = 0
+        self.pachd_address = ""
+        """``host:port`` the server is reachable at (set by ``pachlet serve`` before ``start``): spouts run
+        only when it is set (``pachlet.pps.spout``)."""
+        self.spouts: SpoutSupervisor | None = None
 
     def stop(self) -> None:
         """Stop after the running job's in-flight datums (the job itself stays queued)."""
@@ -39,6 +44,16 @@ class Scheduler(threading.Thread):
 
     def run(self) -> None:
         """The loop; errors are logged and retried after ``poll`` seconds, never fatal."""
+        state = self.state
+        if self.pachd_address:
+            self.spouts = state.p.spout_supervisor(self.pachd_address)
+        try:
+            self._loop()
+        finally:
+            if self.spouts is not None:
+                self.spouts.stop()
+
+    def _loop(self) -> None:
         state = self.state
         while not state.stopping.is_set():
             state.wake.clear()
@@ -54,6 +69,8 @@ class Scheduler(threading.Thread):
         """One pass: due cron ticks, then one job. Returns whether anything happened."""
         state, p = self.state, self.state.p
         worked = False
+        if self.spouts is not None and not state.stopping.is_set():
+            self.spouts.sync()
         if self.cron:
             ticks = p.due_cron_ticks(datetime.now(UTC))
             if ticks and not state.stopping.is_set():

@@ -35,6 +35,7 @@ from python_pachyderm.proto.v2.transaction import transaction_pb2_grpc
 from python_pachyderm.proto.v2.version.versionpb import version_pb2_grpc
 
 from pachlet.api import Pachlet
+from pachlet.pps.spout import loopback_address
 from pachlet.server import misc
 from pachlet.server.pfs import PFSServicer
 from pachlet.server.pps import PPSServicer
@@ -220,6 +221,7 @@ class Server:
         self._grpc = server
         self.port = port
         self._write_serve_info(host, port)
+        self.scheduler.pachd_address = loopback_address(self.address, port)  # spouts reach the server here
         self.scheduler.start()
         log.info("serving root %s on %s:%d", self.root, self.address, port)
         return port

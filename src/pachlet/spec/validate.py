@@ -201,8 +201,11 @@ def validate_spec(
     if not (spec.get("transform") or {}).get("image"):
         raise err("invalid transform: pipeline transform must contain an image", "transform.image")
     inp = spec.get("input")
-    if inp is None and not spec.get("spout"):
-        raise err("no input set", "input")
+    # a pipeline without an input is accepted (pachyderm_test.go TestPipelineEmptyInput); a spout without
+    # a service must have none (api_server.go validatePipeline)
+    spout = spec.get("spout")
+    if spout is not None and not spout.get("service") and inp is not None:
+        raise err("spout pipelines (without a service) must not have an input", "input")
     if inp is not None:
         validate_input(inp, name, err)
     for i, secret in enumerate((spec.get("transform") or {}).get("secrets") or []):

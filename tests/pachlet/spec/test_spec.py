@@ -185,6 +185,9 @@ VALIDATION_CASES: list[tuple[str, dict[str, Any], str]] = [
      r"field 'input.cron.name': name \(p_t.1\) invalid: only alphanumeric"),
     ("outerJoin outside join", base(input=pfs("data", outerJoin=True)),
      "outerJoin is only meaningful on an input of a join"),
+    # api_server.go validatePipeline
+    ("spout with input", base(spout={}),
+     r"field 'input': spout pipelines \(without a service\) must not have an input"),
 ]  # fmt: skip
 
 
@@ -287,3 +290,18 @@ def test_dependency_order_and_cycles() -> None:
     assert dependency_order({"z": reads("z", "x"), "y": reads("y", "x")}) == ["y", "z"]
     with pytest.raises(SpecError, match="x -> y -> x"):
         dependency_order({"x": reads("x", "y"), "y": reads("y", "x")})
+
+
+def test_no_input_and_spouts_are_accepted() -> None:
+    """pachyderm_test.go TestPipelineEmptyInput: no input is valid; a spout has none, unless it has a
+    service (api_server.go validatePipeline)."""
+    no_input = {"pipeline": {"name": "p"}, "transform": {"cmd": ["true"]}}
+    check(no_input)
+    check({**no_input, "spout": {}})
+    check(
+        {
+            **no_input,
+            "spout": {"service": {"internalPort": 8000, "externalPort": 31800}},
+            "input": pfs("data"),
+        }
+    )
