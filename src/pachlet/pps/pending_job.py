@@ -21,6 +21,7 @@ from typing import Any
 from pachlet.durations import duration_seconds
 from pachlet.errors import PachletError
 from pachlet.pfs.driver import PFS
+from pachlet.pps.batching import run_batched
 from pachlet.pps.datum_log import private_dir
 from pachlet.pps.datums import CommitFiles, Datum, FileInfo, compute_datums
 from pachlet.pps.jobs import Job, JobRegistry
@@ -183,7 +184,9 @@ class JobRunner:
 
         report()
         env_common = {"PACH_JOB_ID": gid, "PACH_OUTPUT_COMMIT_ID": gid, "PPS_PIPELINE_NAME": pipeline}
-        run_datums(ctx, to_run, results, env_common, report)
+        (run_batched if ctx.transform.get("datumBatching") else run_datums)(
+            ctx, to_run, results, env_common, report
+        )
         if self.stop.is_set() and len(results) < total:
             self.jobs.update(job, state=JOB_CREATED, owner_pid=None)
             return None

@@ -113,7 +113,7 @@ def _popen_run(
     return proc.returncode, ""
 
 
-def _spawn(
+def spawn_command(
     runtime: Runtime, view: DatumView, command: WorkerCommand, log: Any, timeout: float | None
 ) -> tuple[int | None, str]:
     """Start a datum's command through the job's runtime (see ``_popen_run``)."""
@@ -144,7 +144,7 @@ def _input_object(
     return found
 
 
-def _collect_outputs(
+def collect_outputs(
     store: Store, out_dir: Path, placeholders: dict[str, tuple[str, int]] | None = None
 ) -> list[tuple[str, str, int]]:
     outputs: list[tuple[str, str, int]] = []
@@ -166,17 +166,24 @@ def _collect_outputs(
     return outputs
 
 
-def run_datum(ctx: JobContext, datum: Datum, env_extra: dict[str, str]) -> DatumResult:
-    """Run one datum to completion, with retries and errCmd."""
-    started = time.monotonic()
-    root = ctx.scratch_dir / datum.id
-    if root.exists():
-        shutil.rmtree(root, ignore_errors=True)
-    pfs = root / "pfs"
-    out = pfs / "out"
-    out.mkdir(parents=True)
+@dataclass
+class DatumLayout:
+    """What laying out one datum's inputs under ``pfs/`` gave: the worker's env for it (``ctx.base_env``
+    plus the input variables), the input names with files, ``emptyFiles`` placeholders, bytes linked."""
+
+    env: dict[str, str]
+    names: list[str]
+    placeholders: dict[str, tuple[str, int]]
+    download: int
+
+
+def lay_out_inputs(
+    ctx: JobContext, datum: Datum, pfs: Path, base_env: dict[str, str] | None = None
+) -> DatumLayout:
+    """Link a datum's input files under ``pfs/<input name>/`` (directories are created as needed); the
+    layout's env is ``base_env`` (default ``ctx.base_env``) plus the datum's input variables."""
     download = 0
-    env = dict(ctx.base_env)
+    env = dict(ctx.base_env if base_env is None else base_env)
     names: list[str] = []
     placeholders: dict[str, tuple[str, int]] = {}  # emptyFiles placeholder -> the PFS file's object
     for inp in datum.inputs:
@@ -202,14 +209,33 @@ def run_datum(ctx: JobContext, datum: Datum, env_extra: dict[str, str]) -> Datum
             env[f"PACH_DATUM_{inp.name}_JOIN_ON"] = inp.join_on
         if inp.group_by:
             env[f"PACH_DATUM_{inp.name}_GROUP_BY"] = inp.group_by
-    secret_dirs: dict[str, Path] = {}
-    if ctx.secret_files:
-        sroot = root / "secrets"
-        for rel, content in ctx.secret_files.items():
-            p = sroot / rel.lstrip("/")
-            private_dir(p.parent, top=sroot)  # 0700 dirs, 0600 files: the values are for this user only
-            write_private(p, content)
-        secret_dirs = {mp: sroot / mp.lstrip("/") for mp in ctx.mount_paths}
+    return DatumLayout(env=env, names=names, placeholders=placeholders, download=download)
+
+
+def write_secret_files(ctx: JobContext, root: Path) -> dict[str, Path]:
+    """Write the job's ``mountPath`` secret files under ``root/secrets``; mount path -> host directory."""
+    if not ctx.secret_files:
+        return {}
+    sroot = root / "secrets"
+    for rel, content in ctx.secret_files.items():
+        p = sroot / rel.lstrip("/")
+        private_dir(p.parent, top=sroot)  # 0700 dirs, 0600 files: the values are for this user only
+        write_private(p, content)
+    return {mp: sroot / mp.lstrip("/") for mp in ctx.mount_paths}
+
+
+def run_datum(ctx: JobContext, datum: Datum, env_extra: dict[str, str]) -> DatumResult:
+    """Run one datum to completion, with retries and errCmd."""
+    started = time.monotonic()
+    root = ctx.scratch_dir / datum.id
+    if root.exists():
+        shutil.rmtree(root, ignore_errors=True)
+    pfs = root / "pfs"
+    out = pfs / "out"
+    out.mkdir(parents=True)
+    lay = lay_out_inputs(ctx, datum, pfs)
+    download, env, names, placeholders = lay.download, lay.env, lay.names, lay.placeholders
+    secret_dirs = write_secret_files(ctx, root)
     env.update(env_extra)
     view = DatumView(root=root, inputs=tuple(dict.fromkeys(names)), secret_dirs=secret_dirs)
     t = ctx.transform
@@ -239,7 +265,7 @@ def run_datum(ctx: JobContext, datum: Datum, env_extra: dict[str, str]) -> Datum
             if attempts > 1:
                 shutil.rmtree(out, ignore_errors=True)
                 out.mkdir(parents=True)
-            code, why = _spawn(ctx.runtime, view, main, log, ctx.timeout)
+            code, why = spawn_command(ctx.runtime, view, main, log, ctx.timeout)
             if code is not None and (code == 0 or code in ctx.accept):
                 state, reason = DATUM_SUCCESS, ""
                 break
@@ -247,11 +273,11 @@ def run_datum(ctx: JobContext, datum: Datum, env_extra: dict[str, str]) -> Datum
             log.write(f"pachlet: attempt {attempts}/{ctx.tries} failed: {reason}\n".encode())
             log.flush()
         if state != DATUM_SUCCESS and t.get("errCmd") and not ctx.stop.is_set():
-            code, why = _spawn(ctx.runtime, view, launch_of("errCmd", "errStdin"), log, ctx.timeout)
+            code, why = spawn_command(ctx.runtime, view, launch_of("errCmd", "errStdin"), log, ctx.timeout)
             if code == 0:
                 state = DATUM_RECOVERED
     if state == DATUM_SUCCESS:
-        outputs = _collect_outputs(ctx.store, out, placeholders)
+        outputs = collect_outputs(ctx.store, out, placeholders)
     shutil.rmtree(root, ignore_errors=True)
     return DatumResult(
         datum_id=datum.id,

@@ -29,6 +29,9 @@ class DatumView:
     root: Path
     inputs: tuple[str, ...] = ()
     secret_dirs: Mapping[str, Path] = field(default_factory=dict)
+    whole_pfs: bool = False
+    """Mount all of ``root/pfs`` at ``/pfs`` (then the inputs read-only over it): datum batching, where
+    one process sees datum after datum in the same directories and ``/pfs/.env`` changes per datum."""
 
     @property
     def pfs(self) -> Path:
@@ -67,6 +70,8 @@ class WorkerCommand:
     transform: Mapping[str, Any]
     pipeline: str
     needs_network: bool = False
+    host_network: bool = False
+    """The process must reach a port on the host's loopback (datum batching's worker API)."""
 
 
 class Runtime(Protocol):

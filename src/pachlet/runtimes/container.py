@@ -78,8 +78,12 @@ class ContainerRuntime:
         args = [self.engine, "run", "--rm", "--pull=never"]
         if command.stdin is not None:
             args.append("-i")
-        if not command.needs_network:
+        if command.host_network:
+            args += ["--network", "host"]  # the worker API listens on the host's loopback
+        elif not command.needs_network:
             args += ["--network", "none"]
+        if view.whole_pfs:
+            args += ["-v", f"{view.pfs}:{PFS_ROOT}"]
         for name in view.inputs:
             args += ["-v", f"{view.pfs / name}:{PFS_ROOT}/{name}:ro"]
         args += ["-v", f"{view.out}:{PFS_ROOT}/out"]

@@ -154,7 +154,7 @@ class SandboxRuntime:
         """The bwrap command line up to (not including) the user's command."""
         top_names = {name for name, _ in self.top()}
         args = [self.bwrap, *root_args(self.top())]
-        args += ["--dir", PFS_ROOT]
+        args += ["--bind", str(view.pfs), PFS_ROOT] if view.whole_pfs else ["--dir", PFS_ROOT]
         for name in view.inputs:
             args += ["--ro-bind", str(view.pfs / name), f"{PFS_ROOT}/{name}"]
         args += ["--bind", str(view.out), f"{PFS_ROOT}/out"]
