@@ -126,12 +126,15 @@ def _three_files(d: Path) -> Path:
 
 
 @pytest.mark.e2e
-def test_churn_outputs_identical_side_by_side_and_one_job_at_a_time(tmp_path: Path) -> None:
+def test_churn_outputs_identical_batched_side_by_side_and_unbatched_one_job_at_a_time(tmp_path: Path) -> None:
     """clean, features, train and predict on the same ingested shards: jobs side by side (train and score
-    branches overlapping) give the same files byte for byte as one job at a time (scores without their
-    per-run columns; model.joblib and the metrics included)."""
+    branches overlapping) with the specs' ``datumBatching`` (one stage process per worker) give the same
+    files byte for byte as one job at a time with one process per datum (scores without their per-run
+    columns; model.joblib and the metrics included)."""
     data = churn_dag.ingest(tmp_path)
-    alone = churn_dag.run_stages(tmp_path / "alone", "host", data, one_job_at_a_time=True)
+    alone = churn_dag.run_stages(tmp_path / "alone", "host", data, one_job_at_a_time=True, batching=False)
     together = churn_dag.run_stages(tmp_path / "together", "host", data)
     assert alone["churn_predict"] and any(p.endswith(".joblib") for p in alone["churn_model"])
     assert together == alone
+    workers = "logs/churn_predict/*/worker-*.log"  # a batching worker's log (user code outside a datum)
+    assert list((tmp_path / "together").glob(workers)) and not list((tmp_path / "alone").glob(workers))
