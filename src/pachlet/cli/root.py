@@ -41,7 +41,7 @@ PLUGIN_GROUP = "pachlet.commands"
 """Entry-point group for top-level commands other distributions add (a click command each); loaded
 lazily, so ``pachlet`` starts fast and a broken plugin only breaks itself."""
 
-LAZY_COMMANDS = {"serve": "pachlet.server.cli:serve_command", "next": "pachlet.cli.worker:next_group"}
+LAZY_COMMANDS = {"next": "pachlet.cli.worker:next_group", "serve": "pachlet.server.cli:serve_command"}
 """Top-level commands of pachlet's own heavier modules, imported only when used."""
 
 TOP_LEVEL = (logs, fsck, mount, runtime, version)
