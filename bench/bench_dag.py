@@ -69,7 +69,7 @@ def _secret() -> dict[str, Any]:
     }
 
 
-def _job_row(p: Any, job: Any, cpu: float) -> dict[str, Any]:
+def _job_row(p: Any, job: Any, cpu: float | None) -> dict[str, Any]:
     datums = p.list_datums(job.pipeline, job.id)
     wall = (job.finished - job.started).total_seconds() if job.started and job.finished else None
     return {
@@ -78,7 +78,7 @@ def _job_row(p: Any, job: Any, cpu: float) -> dict[str, Any]:
         "state": job.state,
         "reason": job.reason,
         "wall_s": wall,
-        "cpu_s": round(cpu, 3),
+        "cpu_s": None if cpu is None else round(cpu, 3),
         "processed": job.data_processed,
         "skipped": job.data_skipped,
         "failed": job.data_failed,
@@ -89,15 +89,18 @@ def _job_row(p: Any, job: Any, cpu: float) -> dict[str, Any]:
     }
 
 
-def _tick_and_run(p: Any, egress_log: list[dict[str, Any]]) -> dict[str, Any]:
+def _tick_and_run(p: Any, egress_log: list[dict[str, Any]], *, one_at_a_time: bool = False) -> dict[str, Any]:
     """Tick every cron pipeline (train first, as ``churn deploy --tick`` does), then run the queued jobs
-    one at a time (``process_pending(limit=1)`` until none is left, which is what ``run_until_idle``
-    does) so each job's CPU seconds (pachlet + its datum processes) can be read."""
+    side by side (``run_until_idle``; a job's own CPU cannot be told apart then: ``cpu_s`` None), or with
+    ``one_at_a_time`` via ``process_pending(limit=1)`` until none is left, each job's CPU seconds (pachlet
+    + its datum processes) read around it."""
     egress_log.clear()
     t, cpu0 = time.perf_counter(), benchlib.cpu_seconds()
     gids = [p.run_cron(name) for name in ("churn_train_queries", "churn_score_queries")]
     jobs = []
-    while True:
+    if not one_at_a_time:
+        jobs = [_job_row(p, j, None) for j in p.run_until_idle()]
+    while one_at_a_time:
         c = benchlib.cpu_seconds()
         ended = p.process_pending(limit=1)
         if not ended:
@@ -173,8 +176,11 @@ def run_dag(params: benchlib.Params) -> dict[str, Any]:
 
     pachlet.egress.run_egress = timed_egress  # the engine looks the hook up at call time
     out: dict[str, Any] = {"imports_s": round(time.perf_counter() - t0, 3), "phases": {}}
+    from churn.demo import local_runtime
+
     with Pachlet.open(params["root"], timeout=10) as p:
         t = time.perf_counter()
+        local_runtime(p)  # sandboxed datums reach the embedded warehouse, as `make demo` sets up
         p.create_secret(_secret())
         for spec in benchlib.load_specs(Path(params["spec_dir"])):
             p.create_pipeline(spec)
@@ -186,7 +192,8 @@ def run_dag(params: benchlib.Params) -> dict[str, Any]:
             if phase == "noop" and params.get("query_work_dir"):
                 out.setdefault("query_adjacent", []).append(_queries_alone(params))
             load = benchlib.loadavg()
-            out["phases"][phase] = {"load_before": load, **_tick_and_run(p, egress_log)}
+            one = bool(params.get("one_at_a_time"))
+            out["phases"][phase] = {"load_before": load, **_tick_and_run(p, egress_log, one_at_a_time=one)}
             if phase == "noop" and params.get("query_work_dir"):
                 out["query_adjacent"].append(_queries_alone(params))
     return out
@@ -198,9 +205,11 @@ TASKS: dict[str, benchlib.WorkerFn] = {"dag": run_dag}
 # --------------------------------------------------------------------------- parent side
 
 
-def stage_seconds(phase: dict[str, Any], key: str = "wall_s") -> dict[str, float]:
+def stage_seconds(phase: dict[str, Any], key: str = "wall_s") -> dict[str, float | None]:
     """Wall (``key="wall_s"``) or CPU (``"cpu_s"``) seconds per floor stage name from a pachlet phase:
     jobs summed per stage, the egress (inside the churn_predict job) split out."""
+    if any(j[key] is None for j in phase["jobs"]):  # jobs ran side by side: only the phase's total
+        return {**{s: None for s in (*STAGE_PIPELINES, "egress")}, "total": round(phase[key], 3)}
     by_pipe: dict[str, float] = {}
     for j in phase["jobs"]:
         by_pipe[j["pipeline"]] = by_pipe.get(j["pipeline"], 0.0) + (j[key] or 0.0)
@@ -286,7 +295,7 @@ def _datum_table(phase: dict[str, Any], title: str) -> str:
     cpus: dict[str, float] = {}
     for j in phase["jobs"]:
         walls[j["pipeline"]] = walls.get(j["pipeline"], 0.0) + (j["wall_s"] or 0.0)
-        cpus[j["pipeline"]] = cpus.get(j["pipeline"], 0.0) + j["cpu_s"]
+        cpus[j["pipeline"]] = cpus.get(j["pipeline"], 0.0) + (j["cpu_s"] or 0.0)
     rows: list[list[Any]] = [
         [
             name,
@@ -342,7 +351,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     with benchlib.temp_dir(f"bench-dag-{args.members}-", keep=args.keep) as tmp:
         if args.keep:
             print(f"work directory: {tmp}")
-        env = benchlib.bench_env(tmp)
+        env = benchlib.bench_env(tmp, PACHLET_RUNTIME="host")  # as the floor; CPU of sandboxed datums is lost
         print(f"seeding {args.members:,} members ...", flush=True)
         seeded = benchlib.run_worker(FLOOR, "seed", {"members": args.members, "seed": args.seed}, env)
         doc["seed_run"] = {"wall_s": seeded.wall_s, "peak_rss_mib": seeded.peak_rss_mib, **seeded.result}

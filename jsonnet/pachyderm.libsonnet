@@ -26,12 +26,14 @@
   // A secret exposed as an environment variable (Pachyderm's SecretMount).
   secretEnv(name, key, envVar=key):: { name: name, key: key, envVar: envVar },
 
-  // A transform running `cmd` in `image`.
-  transform(image, cmd, secrets=[], env={}):: {
+  // A transform running `cmd` in `image`. `datumBatching`: the user code runs once per worker and takes
+  // each datum through the worker API's NextDatum (the churn stages' `stage_main` loop).
+  transform(image, cmd, secrets=[], env={}, datumBatching=false):: {
     image: image,
     cmd: cmd,
   } + (if std.length(secrets) > 0 then { secrets: secrets } else {})
-    + (if std.length(env) > 0 then { env: env } else {}),
+    + (if std.length(env) > 0 then { env: env } else {})
+    + (if datumBatching then { datumBatching: true } else {}),
 
   // resourceRequests; `cpu` is a number of cores, `memory`/`disk` are k8s quantities.
   resources(cpu, memory, disk=null):: {

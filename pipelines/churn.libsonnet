@@ -37,14 +37,14 @@ local branch(t, prefix, query, what) =
     pach.pipeline(
       prefix + '_clean',
       pach.pfs(prefix + '_data', '/*', name='data'),
-      pach.transform(t.image, ['churn-clean', '--input', '/pfs/data', '--out', '/pfs/out']),
+      pach.transform(t.image, ['churn-clean', '--input', '/pfs/data', '--out', '/pfs/out'], datumBatching=true),
       { description: 'Validates the %s rows of each shard; bad rows go to /quarantine with counts.' % what }
       + stageSettings(t, 'clean'),
     ),
     pach.pipeline(
       prefix + '_features',
       pach.pfs(prefix + '_clean', '/data/*', name='clean'),
-      pach.transform(t.image, ['churn-features', '--input', '/pfs/clean', '--out', '/pfs/out']),
+      pach.transform(t.image, ['churn-features', '--input', '/pfs/clean', '--out', '/pfs/out'], datumBatching=true),
       { description: 'Builds the model features of each clean %s shard.' % what }
       + stageSettings(t, 'features'),
     ),
@@ -126,6 +126,7 @@ local monitor(t) =
         pach.transform(
           t.image,
           ['churn-predict', '--features', '/pfs/features', '--model', '/pfs/model', '--out', '/pfs/out'],
+          datumBatching=true,
         ),
         { description: 'Scores each feature shard with the model; writes /CHURN_SCORES/<shard>.csv with lineage columns.' }
         + stageSettings(t, 'predict')

@@ -53,10 +53,13 @@ def ingest(base: Path, members: int = 1500) -> dict[str, Path]:
     return out
 
 
-def local_spec(name: str) -> dict:
-    """A local spec without its egress (pachlet runs egress itself, in no runtime)."""
+def local_spec(name: str, *, batching: bool = True) -> dict:
+    """A local spec without its egress (pachlet runs egress itself, in no runtime); without
+    ``transform.datumBatching`` unless ``batching``."""
     spec = json.loads((REPO_ROOT / "specs" / "local" / f"{name}.json").read_text())
     spec.pop("egress", None)
+    if not batching:
+        spec["transform"].pop("datumBatching", None)
     return spec
 
 
@@ -72,16 +75,29 @@ def comparable(path: str, data: bytes) -> bytes:
 
 
 def run_stages(
-    root: Path, runtime: str, data: dict[str, Path], stages: tuple[str, ...] = STAGES
+    root: Path,
+    runtime: str,
+    data: dict[str, Path],
+    stages: tuple[str, ...] = STAGES,
+    *,
+    one_job_at_a_time: bool = False,
+    batching: bool = True,
 ) -> dict[str, dict[str, str]]:
-    """Run ``stages`` in a fresh root with ``runtime``; ``{repo: {path: sha256}}`` of their outputs."""
+    """Run ``stages`` in a fresh root with ``runtime`` (jobs side by side, or with
+    ``one_job_at_a_time`` each job alone; the specs' ``datumBatching`` unless not ``batching``);
+    ``{repo: {path: sha256}}`` of their outputs."""
     with Pachlet.open(root, runtime=runtime) as p:
         for repo, d in data.items():
             p.create_repo(repo)
             p.put_files(repo, "master", "/", d)
         for name in stages:
-            p.create_pipeline(local_spec(name))
-        jobs = p.run_until_idle()
+            p.create_pipeline(local_spec(name, batching=batching))
+        if one_job_at_a_time:
+            jobs = []
+            while ended := p.process_pending(limit=1):
+                jobs.extend(ended)
+        else:
+            jobs = p.run_until_idle()
         bad = [(j.pipeline, j.state, j.reason) for j in jobs if j.state != "JOB_SUCCESS"]
         assert not bad, f"{runtime}: {bad}\n" + "\n".join(
             Path(d.logs_path).read_text(errors="replace")[-2000:]

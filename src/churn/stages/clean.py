@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from churn.stages import layout
-from churn.stages.common import StageError, csv_inputs, log, require_dir, run_stage, write_json
+from churn.stages.common import StageError, csv_inputs, log, require_dir, run_stage, stage_main, write_json
 
 STAGE = "churn-clean"
 REASON = "REASON"
@@ -439,5 +439,5 @@ def cli(input_dir: str, out_dir: str) -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    cli()
+    """Console-script entry point (once per datum under ``datumBatching``)."""
+    stage_main(cli, STAGE)

@@ -73,3 +73,43 @@ def log(stage: str, message: str) -> None:
 def env(name: str, default: str = "") -> str:
     """An environment variable, or ``default``."""
     return os.environ.get(name, default)
+
+
+WORKER_PORT_ENV = "PPS_WORKER_GRPC_PORT"
+"""Set by the worker (pachd, pachlet) for ``transform.datumBatching`` user code: the worker API's port."""
+
+
+def stage_main(command: Any, stage: str) -> None:
+    """A stage's console-script entry point: run the click ``command`` once; under ``datumBatching``
+    (``PPS_WORKER_GRPC_PORT`` set) once per datum, each taken with python-pachyderm's worker client
+    (``NextDatum``, which reports the previous datum's error), so a worker process pays its imports and
+    caches (the predict stage's model) once. The datum's variables come from the response, so this works
+    where ``/pfs/.env`` is not at the literal ``/pfs`` (pachlet's host runtime) too."""
+    if not os.environ.get(WORKER_PORT_ENV):
+        command()
+        return
+    from python_pachyderm import Client
+
+    worker = Client().worker
+    error = ""
+    while True:  # the worker ends this process once no datum is left
+        response = worker.next_datum(error=error)
+        for pair in response.env:
+            name, _, value = pair.partition("=")
+            os.environ[name] = value
+        error = _run_once(command, stage)
+
+
+def _run_once(command: Any, stage: str) -> str:
+    """Run the click command on this process's arguments; "" or the datum's error."""
+    try:
+        command.main(args=sys.argv[1:], prog_name=stage, standalone_mode=False)
+    except SystemExit as exc:  # run_stage's one-line error was printed already
+        return "" if exc.code in (None, 0) else f"{stage} exited with status {exc.code}"
+    except Exception as exc:  # a click usage error or a bug: say it in the datum's log too
+        print(f"{stage}: error: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        return f"{stage}: {type(exc).__name__}: {exc}"
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    return ""

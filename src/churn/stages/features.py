@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from churn.stages import layout
-from churn.stages.common import StageError, csv_inputs, log, require_dir, run_stage, write_json
+from churn.stages.common import StageError, csv_inputs, log, require_dir, run_stage, stage_main, write_json
 from churn.stages.featurespec import FEATURES_FILE, SPEC_FILE, Feature, spec_dict
 
 STAGE = "churn-features"
@@ -225,5 +225,5 @@ def cli(input_dir: str, out_dir: str) -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    cli()
+    """Console-script entry point (once per datum under ``datumBatching``)."""
+    stage_main(cli, STAGE)

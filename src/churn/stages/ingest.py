@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from churn.stages.common import StageError, log, require_dir, run_stage
+from churn.stages.common import StageError, log, require_dir, run_stage, stage_main
 from churn.stages.sharding import shard_name, shard_of
 
 STAGE = "churn-ingest"
@@ -165,5 +165,5 @@ def cli(queries_dir: str, url: str, shards: int, header: bool, out_dir: str) -> 
 
 
 def main() -> None:
-    """Console-script entry point."""
-    cli()
+    """Console-script entry point (once per datum under ``datumBatching``)."""
+    stage_main(cli, STAGE)

@@ -20,7 +20,7 @@ import click
 import numpy as np
 import pandas as pd
 
-from churn.stages.common import StageError, env, log, require_dir, require_file, run_stage
+from churn.stages.common import StageError, env, log, require_dir, require_file, run_stage, stage_main
 from churn.stages.featurespec import feature_shards, read_spec
 
 STAGE = "churn-predict"
@@ -29,11 +29,25 @@ MODEL_FILE = "model.joblib"
 COLUMNS = ("MSNO", "CHURN_PROBABILITY", "CHURN_PREDICTION", "MODEL_COMMIT", "GLOBAL_ID", "SCORED_AT")
 
 
+_LOADED: dict[tuple[str, int, int, int], dict[str, Any]] = {}
+"""Models loaded by this process, by (path, inode, size, mtime): a batching worker loads it once."""
+
+
 def load_model(model_dir: Path) -> dict[str, Any]:
-    """The bundle written by churn-train; a StageError names the file if it is missing or not one."""
+    """The bundle written by churn-train (loaded once per process for the same file); a StageError names
+    the file if it is missing or not one."""
+    path = require_file(model_dir / MODEL_FILE)
+    st = path.stat()
+    key = (str(path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns)
+    if key not in _LOADED:
+        _LOADED.clear()
+        _LOADED[key] = _load_bundle(path)
+    return _LOADED[key]
+
+
+def _load_bundle(path: Path) -> dict[str, Any]:
     import joblib
 
-    path = require_file(model_dir / MODEL_FILE)
     try:
         bundle = joblib.load(path)
     except Exception as exc:
@@ -123,5 +137,5 @@ def cli(features_dir: str, model_dir: str, out_dir: str) -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    cli()
+    """Console-script entry point (once per datum under ``datumBatching``)."""
+    stage_main(cli, STAGE)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from churn.stages.common import StageError, log, require_dir, run_stage
+from churn.stages.common import StageError, log, require_dir, run_stage, stage_main
 
 STAGE = "churn-queries"
 OUTPUT_NAME = "0000"
@@ -70,5 +70,5 @@ def cli(tick_dir: str, query: str | None, query_file: str | None, out_dir: str) 
 
 
 def main() -> None:
-    """Console-script entry point."""
-    cli()
+    """Console-script entry point (once per datum under ``datumBatching``)."""
+    stage_main(cli, STAGE)

@@ -28,7 +28,7 @@ import click
 import numpy as np
 import pandas as pd
 
-from churn.stages.common import StageError, env, log, require_dir, run_stage, write_json
+from churn.stages.common import StageError, env, log, require_dir, run_stage, stage_main, write_json
 from churn.stages.featurespec import SPEC_FILE, feature_shards, read_spec
 
 STAGE = "churn-train"
@@ -243,5 +243,5 @@ def cli(
 
 
 def main() -> None:
-    """Console-script entry point."""
-    cli()
+    """Console-script entry point (once per datum under ``datumBatching``)."""
+    stage_main(cli, STAGE)

@@ -449,13 +449,14 @@ def run_batched(
             return None if ctx.stop.is_set() else next(it, None)
 
     def work(index: int, sink: Callable[[DatumResult], None]) -> None:
-        worker = BatchWorker(ctx, index, names, env_common)
-        try:
-            worker.open()
-            while (d := take()) is not None:
-                sink(worker.run_datum(d))
-        finally:
-            worker.close()
+        with ctx.core():  # a worker holds one core of the budget all running jobs share, for its life
+            worker = BatchWorker(ctx, index, names, env_common)
+            try:
+                worker.open()
+                while (d := take()) is not None:
+                    sink(worker.run_datum(d))
+            finally:
+                worker.close()
 
     def file(r: DatumResult) -> None:
         results[r.datum_id] = r

@@ -107,8 +107,13 @@ class JobRunner:
         stop: threading.Event,
         egress_hook: EgressHook | None,
         runtime: str | None = None,
+        *,
+        cores: int | None = None,
+        core: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext,
     ) -> None:
         self.runtime_name = runtime
+        self.cores = cores or os.cpu_count() or 1  # parallelismSpec is capped at the core budget
+        self.core = core  # one core of the budget all running jobs' datums share
         self._runtime: tuple[Runtime, RuntimeSettings] | None = None
         self.store = store
         self.pfs = pfs
@@ -283,9 +288,10 @@ class JobRunner:
             scratch_dir=scratch,
             stop=self.stop,
             mount_paths=mount_paths,
-            parallelism=max(1, min(int(par.get("constant") or 1), os.cpu_count() or 1)),
+            parallelism=max(1, min(int(par.get("constant") or 1), self.cores)),
             runtime=runtime,
             needs_network=needs_network(spec, frozenset(settings.network)),
+            core=self.core,
         )
 
     def commit(

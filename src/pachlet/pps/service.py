@@ -4,12 +4,14 @@
   downstream of it, all in the commit's global ID: each job gets an open AUTO output commit
   ``<pipeline>@<global id>`` on its output branch, whose provenance is the input commits it will read
   (the commit of the same global ID where there is one, else the branch's latest commit).
-- Jobs run one at a time in creation order, once every input commit is finished; a job whose input
-  commit carries an error is JOB_UNRUNNABLE ("unrunnable because the following upstream pipelines
-  failed: ...", as pachd says).
+- Every job whose input commits are finished runs, side by side with the others (``scheduler``: one
+  job per pipeline at a time, in creation order; the datums of all running jobs share one core
+  budget); a job whose input commit carries an error is JOB_UNRUNNABLE ("unrunnable because the
+  following upstream pipelines failed: ...", as pachd says).
 
 The parts: ``pipelines`` (CRUD), ``jobs`` (Job record, state machine, registry), ``pending_job`` (one
-job), ``worker`` (datum tasks), ``running`` (the datums running now: stop job, restart datum),
+job), ``scheduler`` (which jobs run now, the core
+budget), ``worker`` (datum tasks), ``running`` (the datums running now: stop job, restart datum),
 ``log_follow`` (logs as they are written, master logs), ``skipping`` (skip and merge), ``cron``,
 ``fsck``. PPS reaches PFS only through ``PFS``'s public methods; the egress is a hook injected by the
 caller. A stopped pipeline (``stop_pipeline``) gets no job until ``start_pipeline``.
@@ -36,6 +38,7 @@ from pachlet.pps.jobs import Job, JobRegistry
 from pachlet.pps.log_follow import LogFollower
 from pachlet.pps.pending_job import EgressHook, JobRunner, ProgressCallback, clear_scratch, commit_files
 from pachlet.pps.pipelines import PipelineRegistry, input_branches, output_branch
+from pachlet.pps.scheduler import CoreBudget, JobScheduler, default_cores
 from pachlet.pps.spout import SpoutSupervisor, empty_output_head
 from pachlet.projects import internal_spec
 from pachlet.records import (
@@ -69,9 +72,20 @@ class PPS:
         self.stop = threading.Event()
         self.pipelines = PipelineRegistry(store, pfs)
         self.jobs = JobRegistry(store, pfs)
+        self.budget = CoreBudget(default_cores())
         self.runner = JobRunner(
-            store, pfs, self.jobs, self.pipelines, self.secrets, self.stop, egress_hook, runtime
+            store,
+            pfs,
+            self.jobs,
+            self.pipelines,
+            self.secrets,
+            self.stop,
+            egress_hook,
+            runtime,
+            cores=self.budget.cores,
+            core=self.budget.core,
         )
+        self.scheduler = JobScheduler(self.jobs, pfs, self.budget)
         self.cron = Cron(store, pfs, self.pipelines, self.on_commits_finished)
 
     # ------------------------------------------------------------------ pipelines
@@ -326,31 +340,26 @@ class PPS:
         self.stop.set()
 
     def process_pending(self, progress: ProgressCallback | None, *, limit: int | None) -> list[JobInfo]:
-        """Run runnable jobs in order until none is left (or ``limit`` ran)."""
+        """Run runnable jobs, side by side as they become ready, until none is left (or ``limit``
+        started); returns the ended jobs in the order they started."""
         if self.store.read_only:
             raise PachletError("cannot run jobs: the pachlet root is open read-only")
-        done: list[JobInfo] = []
         with self.run_lock:
             self.stop.clear()
             self._requeue_interrupted()
-            while not self.stop.is_set():
-                job = self.jobs.next_runnable()
-                if job is None:
-                    break
-                try:
-                    result = self.runner.run(job, progress)
-                except Exception as exc:  # a bug or an environment failure must not wedge the queue
-                    result = self.runner.finish_unsuccessful(
-                        self.jobs.require(job.pipeline, job.id),
-                        JOB_FAILURE,
-                        f"pachlet could not run the job: {type(exc).__name__}: {exc}",
-                    )
-                if result is None:
-                    break
-                done.append(result)
-                if limit is not None and len(done) >= limit:
-                    break
-        return done
+            report = _serialized(progress)
+            return self.scheduler.run(lambda job: self._run_job(job, report), self.stop, limit=limit)
+
+    def _run_job(self, job: Job, progress: ProgressCallback | None) -> JobInfo | None:
+        """One job in its own thread (None: a stop request interrupted it, it stays queued)."""
+        try:
+            return self.runner.run(job, progress)
+        except Exception as exc:  # a bug or an environment failure must not wedge the queue
+            return self.runner.finish_unsuccessful(
+                self.jobs.require(job.pipeline, job.id),
+                JOB_FAILURE,
+                f"pachlet could not run the job: {type(exc).__name__}: {exc}",
+            )
 
     def _requeue_interrupted(self) -> None:
         def on_requeue(job: Job) -> None:
@@ -416,3 +425,16 @@ class PPS:
             self.pfs.fsck(report, fix=fix, also_referenced=pps_fsck.referenced_objects(self.store))
             pps_fsck.check_outputs_and_scratch(self.store, self.pfs, self.jobs, report, fix=fix)
         return report
+
+
+def _serialized(progress: ProgressCallback | None) -> ProgressCallback | None:
+    """``progress`` called by one job thread at a time."""
+    if progress is None:
+        return None
+    lock = threading.Lock()
+
+    def report(info: JobInfo, done: int, total: int) -> None:
+        with lock:
+            progress(info, done, total)
+
+    return report

@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,9 @@ class JobContext:
     parallelism: int = 1
     runtime: Runtime = field(default_factory=HostRuntime)
     needs_network: bool = False
+    core: Callable[[], AbstractContextManager[None]] = nullcontext
+    """One core of the budget all running jobs share (``pps.scheduler.CoreBudget.core``), held while a
+    datum runs."""
 
 
 @dataclass
@@ -296,11 +300,12 @@ def run_datums(
     env_common: dict[str, str],
     report: Callable[[], None],
 ) -> None:
-    """Run datums (``ctx.parallelism`` at a time), filing each result in ``results`` as it ends and
+    """Run datums (``ctx.parallelism`` at a time, each holding a core of ``ctx.core``), filing each result in ``results`` as it ends and
     calling ``report`` after each; stops submitting once ``ctx.stop`` is set."""
 
     def one(d: Datum) -> DatumResult:
-        return run_datum(ctx, d, {**env_common, "PACH_DATUM_ID": d.id})
+        with ctx.core():
+            return run_datum(ctx, d, {**env_common, "PACH_DATUM_ID": d.id})
 
     par = ctx.parallelism
     if par <= 1:

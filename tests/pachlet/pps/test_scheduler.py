@@ -1,0 +1,140 @@
+"""Jobs side by side within one core budget (``pachlet.pps.scheduler``), through the facade: real datum
+subprocesses on the host runtime, which share a directory to meet in."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers import churn_dag
+from pachlet.api import Pachlet
+
+
+def meet(me: str, other: str) -> list[str]:
+    """A datum that marks itself started, then waits (at most 30 s) for ``other``'s datum to start."""
+    code = (
+        "import os, pathlib, sys, time\n"
+        "d = pathlib.Path(os.environ['MEET'])\n"
+        f"(d / '{me}').touch()\n"
+        "deadline = time.monotonic() + 30\n"
+        f"while not (d / '{other}').exists():\n"
+        "    if time.monotonic() > deadline:\n"
+        "        sys.exit(3)\n"
+        "    time.sleep(0.02)\n"
+        f"pathlib.Path('/pfs/out/{me}').write_text('met')\n"
+    )
+    return [sys.executable, "-c", code]
+
+
+def logged(name: str) -> list[str]:
+    """A datum that appends ``start <name>`` and ``end <name>`` lines to ``$TRACE`` around a pause."""
+    code = (
+        "import os, time\n"
+        "def say(w):\n"
+        "    fd = os.open(os.environ['TRACE'], os.O_WRONLY | os.O_APPEND | os.O_CREAT)\n"
+        "    os.write(fd, (w + ' ' + os.environ['PPS_PIPELINE_NAME'] + '\\n').encode())\n"
+        "    os.close(fd)\n"
+        "say('start')\n"
+        "time.sleep(0.05)\n"
+        "say('end')\n"
+        f"open('/pfs/out/' + os.environ['PACH_DATUM_ID'], 'w').write('{name}')\n"
+    )
+    return [sys.executable, "-c", code]
+
+
+def spec(name: str, repo: str, cmd: list[str], env: dict[str, str], **extra: object) -> dict[str, object]:
+    return {
+        "pipeline": {"name": name},
+        "input": {"pfs": {"repo": repo, "glob": "/*"}},
+        "transform": {"cmd": cmd, "env": env},
+        "datumTries": 1,
+        **extra,
+    }
+
+
+def test_independent_pipelines_run_side_by_side(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each pipeline's only datum waits for the other's to start: run one job at a time, the first
+    would fail after 30 s; side by side both succeed."""
+    monkeypatch.setenv("PACHLET_CORES", "2")
+    rdv = tmp_path / "meet"
+    rdv.mkdir()
+    with Pachlet.open(tmp_path / "root", runtime="host") as p:
+        for repo in ("a", "b"):
+            p.create_repo(repo)
+            p.put_file(repo, "master", "/x", b"x")
+        p.create_pipeline(spec("left", "a", meet("left", "right"), {"MEET": str(rdv)}))
+        p.create_pipeline(spec("right", "b", meet("right", "left"), {"MEET": str(rdv)}))
+        jobs = p.run_until_idle()
+        assert sorted((j.pipeline, j.state) for j in jobs) == [
+            ("left", "JOB_SUCCESS"),
+            ("right", "JOB_SUCCESS"),
+        ]
+        assert p.get_file("left", "master", "/left") == b"met"
+        assert p.get_file("right", "master", "/right") == b"met"
+
+
+def test_one_core_budget_runs_one_datum_at_a_time_across_jobs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a budget of one core, the datums of two concurrent jobs (one asking for parallelism 2) never
+    overlap: the trace alternates start/end."""
+    monkeypatch.setenv("PACHLET_CORES", "1")
+    trace = tmp_path / "trace"
+    with Pachlet.open(tmp_path / "root", runtime="host") as p:
+        for repo in ("a", "b"):
+            p.create_repo(repo)
+            p.put_files(repo, "master", "/", _three_files(tmp_path / repo))
+        env = {"TRACE": str(trace)}
+        p.create_pipeline(spec("one", "a", logged("one"), env, parallelismSpec={"constant": 2}))
+        p.create_pipeline(spec("two", "b", logged("two"), env))
+        jobs = p.run_until_idle()
+        assert sorted((j.pipeline, j.state, j.data_processed) for j in jobs) == [
+            ("one", "JOB_SUCCESS", 3),
+            ("two", "JOB_SUCCESS", 3),
+        ]
+    words = [line.split()[0] for line in trace.read_text().splitlines()]
+    assert words == ["start", "end"] * 6
+
+
+def test_downstream_job_waits_for_its_input_job(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A chain a -> up -> down with two cores: ``down`` never starts before ``up`` ended (its datum sees
+    ``up``'s output), and a second commit's jobs run after the first's, in order."""
+    monkeypatch.setenv("PACHLET_CORES", "2")
+    trace = tmp_path / "trace"
+    env = {"TRACE": str(trace)}
+    with Pachlet.open(tmp_path / "root", runtime="host") as p:
+        p.create_repo("a")
+        p.put_file("a", "master", "/x", b"1")
+        p.put_file("a", "master", "/y", b"2")
+        p.create_pipeline(spec("up", "a", logged("up"), env))
+        p.create_pipeline(spec("down", "up", logged("down"), env))
+        jobs = p.run_until_idle()
+        assert [j.pipeline for j in jobs if j.state == "JOB_SUCCESS"][-1] == "down"
+    lines = trace.read_text().splitlines()
+    last_up = max(i for i, line in enumerate(lines) if line == "end up")
+    first_down = min(i for i, line in enumerate(lines) if line == "start down")
+    assert last_up < first_down
+
+
+def _three_files(d: Path) -> Path:
+    d.mkdir()
+    for n in ("f1", "f2", "f3"):
+        (d / n).write_text(n)
+    return d
+
+
+@pytest.mark.e2e
+def test_churn_outputs_identical_batched_side_by_side_and_unbatched_one_job_at_a_time(tmp_path: Path) -> None:
+    """clean, features, train and predict on the same ingested shards: jobs side by side (train and score
+    branches overlapping) with the specs' ``datumBatching`` (one stage process per worker) give the same
+    files byte for byte as one job at a time with one process per datum (scores without their per-run
+    columns; model.joblib and the metrics included)."""
+    data = churn_dag.ingest(tmp_path)
+    alone = churn_dag.run_stages(tmp_path / "alone", "host", data, one_job_at_a_time=True, batching=False)
+    together = churn_dag.run_stages(tmp_path / "together", "host", data)
+    assert alone["churn_predict"] and any(p.endswith(".joblib") for p in alone["churn_model"])
+    assert together == alone
+    workers = "logs/churn_predict/*/worker-*.log"  # a batching worker's log (user code outside a datum)
+    assert list((tmp_path / "together").glob(workers)) and not list((tmp_path / "alone").glob(workers))
