@@ -318,7 +318,7 @@ MASTER_LOG = "master.jsonl"
 def write_master_line(logs_root: Path, pipeline: str, job_id: str, message: str) -> None:
     """Append a line to the pipeline's master log: what pachd's worker master logs for a job (registry.go
     ``succeedJob``, ``failJob``, ``markJobUnrunnable``, ``killJob``), tagged with the job ID."""
-    path = private_dir(logs_root / pipeline, top=logs_root) / MASTER_LOG
+    path = private_dir(logs_root / path_segment(pipeline), top=logs_root) / MASTER_LOG
     line = json.dumps({"ts": datetime.now(UTC).isoformat(), "job": job_id, "message": message}) + "\n"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0), FILE_MODE)
     try:
@@ -330,7 +330,7 @@ def write_master_line(logs_root: Path, pipeline: str, job_id: str, message: str)
 def read_master_lines(logs_root: Path, pipeline: str, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
     """The pipeline's master log entries from byte ``offset`` on (complete lines only), and the offset
     after them."""
-    lines, offset = read_new_lines(logs_root / pipeline / MASTER_LOG, offset)
+    lines, offset = read_new_lines(logs_root / path_segment(pipeline) / MASTER_LOG, offset)
     out = []
     for text in lines:
         with contextlib.suppress(ValueError):

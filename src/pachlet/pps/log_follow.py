@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pachlet.pps.datum_log import MASTER_LOG, read_master_lines, read_new_lines
 from pachlet.pps.jobs import JobRegistry
+from pachlet.projects import path_segment
 from pachlet.records import LogLine
 
 
@@ -45,7 +46,7 @@ class LogFollower:
         return [j.id for j in reversed(self.jobs.list(self.pipeline, None))]
 
     def _datum_logs(self, job_id: str) -> list[Path]:
-        job_dir = self.logs_root / self.pipeline / job_id
+        job_dir = self.logs_root / path_segment(self.pipeline) / job_id
         if self.datum_id is not None:
             return [job_dir / f"{self.datum_id}.log"]
         try:
@@ -64,7 +65,7 @@ class LogFollower:
     def poll(self) -> list[LogLine]:
         """The lines written since the last call (the first call: every line so far)."""
         if self.master:
-            path = self.logs_root / self.pipeline / MASTER_LOG
+            path = self.logs_root / path_segment(self.pipeline) / MASTER_LOG
             entries, self.offsets[path] = read_master_lines(
                 self.logs_root, self.pipeline, self.offsets.get(path, 0)
             )

@@ -40,7 +40,7 @@ from pachlet.pps.pending_job import EgressHook, JobRunner, ProgressCallback, cle
 from pachlet.pps.pipelines import PipelineRegistry, input_branches, output_branch
 from pachlet.pps.scheduler import CoreBudget, JobScheduler, default_cores
 from pachlet.pps.spout import SpoutSupervisor, empty_output_head
-from pachlet.projects import internal_spec
+from pachlet.projects import internal_spec, path_segment
 from pachlet.records import (
     JOB_FAILURE,
     JOB_KILLED,
@@ -211,7 +211,7 @@ class PPS:
         job = self.jobs.require(pipeline, job_id)
         if job.state not in JOB_TERMINAL_STATES:
             self.runner.finish_unsuccessful(job, JOB_KILLED, reason)
-        running.kill_job(self.store.logs / pipeline / job_id)
+        running.kill_job(self.store.logs / path_segment(pipeline) / job_id)
         return self.jobs.require(pipeline, job_id).info()
 
     def delete_job(self, pipeline: str, job_id: str) -> None:
@@ -221,14 +221,14 @@ class PPS:
         with self.store.tx() as c:
             for table, col in (("jobs", "id"), ("datums", "job_id"), ("datum_outputs", "job_id")):
                 c.execute(f"DELETE FROM {table} WHERE pipeline=? AND {col}=?", (pipeline, job_id))
-        shutil.rmtree(self.store.logs / pipeline / job_id, ignore_errors=True)
+        shutil.rmtree(self.store.logs / path_segment(pipeline) / job_id, ignore_errors=True)
 
     def restart_datum(self, pipeline: str, job_id: str, data_filters: Sequence[str]) -> list[str]:
         """api_server.go ``RestartDatum`` (worker ``Cancel``): end the current attempt of the job's running
         datums whose inputs match every filter (a path, or a hash); they are retried as any failed attempt
         is. Returns their IDs (none running: nothing happens)."""
         self.jobs.require(pipeline, job_id)
-        return running.restart_datums(self.store.logs / pipeline / job_id, list(data_filters))
+        return running.restart_datums(self.store.logs / path_segment(pipeline) / job_id, list(data_filters))
 
     # ------------------------------------------------------------------ jobs and datums
     def list_jobs(self, pipeline: str | None, global_id: str | None) -> list[JobInfo]:
@@ -290,7 +290,7 @@ class PPS:
             rec = datum_records.find_datum(self.store, pipeline, job_id, datum_id)
             if rec is not None:
                 return [(i.path, i.hash) for i in rec.inputs]
-            datum = running.datum_of(self.store.logs / pipeline / job_id, datum_id)
+            datum = running.datum_of(self.store.logs / path_segment(pipeline) / job_id, datum_id)
             return running.datum_inputs(datum) if datum is not None else []
 
         def keep(line: LogLine) -> bool:
