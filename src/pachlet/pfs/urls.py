@@ -13,9 +13,7 @@ they are refused naming the scheme.
 from __future__ import annotations
 
 import os
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -44,11 +42,15 @@ def open_url(url: str, dst: str, *, recursive: bool = False) -> Iterator[tuple[s
     parsed = urllib.parse.urlparse(url)
     scheme = parsed.scheme.lower()
     if scheme in ("http", "https"):
+        # only when a URL is fetched: urllib.request costs ~25 ms to import
+        from urllib.error import HTTPError, URLError
+        from urllib.request import urlopen
+
         try:
-            resp = urllib.request.urlopen(url, timeout=URL_TIMEOUT_SECONDS)  # noqa: S310 - scheme checked
-        except urllib.error.HTTPError as exc:
+            resp = urlopen(url, timeout=URL_TIMEOUT_SECONDS)  # noqa: S310 - scheme checked
+        except HTTPError as exc:
             raise PachletError(f'error retrieving content from "{url}": {exc.code} {exc.reason}') from None
-        except (urllib.error.URLError, OSError) as exc:
+        except (URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise PachletError(f'error retrieving content from "{url}": {reason}') from None
         with closing(resp):

@@ -22,7 +22,6 @@ from typing import Any
 from pachlet.durations import duration_seconds
 from pachlet.errors import PachletError
 from pachlet.pfs.driver import PFS
-from pachlet.pps.batching import run_batched
 from pachlet.pps.datum_log import private_dir, write_master_line
 from pachlet.pps.datums import CommitFiles, Datum, FileInfo, compute_datums
 from pachlet.pps.jobs import Job, JobRegistry
@@ -226,9 +225,13 @@ class JobRunner:
             ctx.stop = JobStop(self.stop, killed)
             if self.ended(job) is not None:  # stopped before it was registered
                 killed.set()
-            (run_batched if ctx.transform.get("datumBatching") else run_datums)(
-                ctx, to_run, results, env_common, report
-            )
+            if ctx.transform.get("datumBatching"):
+                # the worker API pulls in grpc and python-pachyderm's protos: only for batching jobs
+                from pachlet.pps.batching import run_batched
+
+                run_batched(ctx, to_run, results, env_common, report)
+            else:
+                run_datums(ctx, to_run, results, env_common, report)
         done = self.ended(job)
         if done is not None:  # killed meanwhile: nothing of it is committed
             clear_scratch(self.store, gid, pipeline)
