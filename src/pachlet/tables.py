@@ -183,7 +183,8 @@ def progress_bar(width: int, success: int, in_progress: int, failure: int) -> st
 # --- tables from proto messages (the same for a local root and a pachd) ----------------------------
 
 
-def _dt(ts: Any) -> datetime | None:
+def proto_datetime(ts: Any) -> datetime | None:
+    """A protobuf Timestamp as an aware datetime; None when unset (zero)."""
     if ts is None or (ts.seconds == 0 and ts.nanos == 0):
         return None
     return ts.ToDatetime().replace(tzinfo=UTC)
@@ -193,7 +194,8 @@ def _has(msg: Any, name: str) -> bool:
     return msg.HasField(name)
 
 
-def _project(msg: Any) -> str:
+def message_project(msg: Any) -> str:
+    """The project a message names (``default`` when unset)."""
     return msg.project.name or "default"
 
 
@@ -212,7 +214,13 @@ def _size(info: Any) -> str:
 def repo_table(infos: Iterable[Any], full: bool = False) -> str:
     """``list repo``: PROJECT, NAME, CREATED, SIZE (MASTER), DESCRIPTION."""
     rows = [
-        (_project(i.repo), _repo_name(i.repo), when(_dt(i.created), full), _size(i), i.description)
+        (
+            message_project(i.repo),
+            _repo_name(i.repo),
+            when(proto_datetime(i.created), full),
+            _size(i),
+            i.description,
+        )
         for i in infos
     ]
     return pachctl_table(REPO_HEADER, rows)
@@ -236,10 +244,10 @@ def commit_table(infos: Iterable[Any], full: bool = False) -> str:
     rows = []
     for i in infos:
         repo = i.commit.branch.repo if i.commit.branch.repo.name else i.commit.repo
-        finished = _dt(i.finished) if _has(i, "finished") else None
+        finished = proto_datetime(i.finished) if _has(i, "finished") else None
         rows.append(
             (
-                _project(repo),
+                message_project(repo),
                 _repo_name(repo),
                 i.commit.branch.name,
                 i.commit.id,
@@ -259,7 +267,7 @@ def commit_set_table(sets: Iterable[Any], full: bool = False) -> str:
         commits = list(s.commits)
         done = sum(1 for c in commits if _has(c, "finished") and not c.error)
         failed = sum(1 for c in commits if _has(c, "finished") and c.error)
-        starts = [t for t in (_dt(c.started) for c in commits) if t is not None]
+        starts = [t for t in (proto_datetime(c.started) for c in commits) if t is not None]
         rows.append(
             (
                 s.commit_set.id,
@@ -329,13 +337,13 @@ def pipeline_table(infos: Iterable[Any], full: bool = False) -> str:
     rows = []
     for i in infos:
         state = f"{pipeline_state_name(i.state)} / {job_state_name(i.last_job_state)}"
-        head = (_project(i.pipeline), i.pipeline.name, i.version)
+        head = (message_project(i.pipeline), i.pipeline.name, i.version)
         if not _has(i, "details"):
             rows.append((*head, "-", "-", state, "pipeline details unavailable"))
             continue
         d = i.details
         input_ = shorthand_input(d.input) if _has(d, "input") else "none"
-        rows.append((*head, input_, when(_dt(d.created_at), full), state, d.description))
+        rows.append((*head, input_, when(proto_datetime(d.created_at), full), state, d.description))
     return pachctl_table(PIPELINE_HEADER, rows)
 
 
@@ -349,8 +357,8 @@ def job_table(infos: Iterable[Any], full: bool = False) -> str:
 
     rows = []
     for i in infos:
-        started = _dt(i.started) if _has(i, "started") else None
-        finished = _dt(i.finished) if _has(i, "finished") else None
+        started = proto_datetime(i.started) if _has(i, "started") else None
+        finished = proto_datetime(i.finished) if _has(i, "finished") else None
         state = job_state_name(i.state)
         if i.reason:
             state = f"{state}: {_trim(i.reason)}"
@@ -358,7 +366,7 @@ def job_table(infos: Iterable[Any], full: bool = False) -> str:
             state = "success: there were no datums to process"
         rows.append(
             (
-                _project(i.job.pipeline),
+                message_project(i.job.pipeline),
                 i.job.pipeline.name,
                 i.job.id,
                 when(started, full) if started else "-",
@@ -383,7 +391,7 @@ def job_set_table(sets: Iterable[Any], full: bool = False) -> str:
         jobs = list(s.jobs)
         ok = sum(1 for j in jobs if j.state == pps_pb2.JOB_SUCCESS)
         bad = sum(1 for j in jobs if j.state in terminal and j.state != pps_pb2.JOB_SUCCESS)
-        created = [t for t in (_dt(j.created) for j in jobs) if t is not None]
+        created = [t for t in (proto_datetime(j.created) for j in jobs) if t is not None]
         rows.append(
             (
                 s.job_set.id,
@@ -403,7 +411,7 @@ def datum_files(info: Any) -> str:
     for f in info.data:
         c = f.file.commit
         repo = c.branch.repo if c.branch.repo.name else c.repo
-        cells.append(f"{_project(repo)}/{_repo_name(repo)}@{c.id}:{f.file.path}")
+        cells.append(f"{message_project(repo)}/{_repo_name(repo)}@{c.id}:{f.file.path}")
     return ", ".join(cells)
 
 
@@ -428,7 +436,12 @@ def secret_table(infos: Iterable[Any], keys: Mapping[str, Sequence[str]] | None 
     """``list secret``: NAME, TYPE, CREATED, KEYS (key names only; values are never shown)."""
     keys = keys or {}
     rows = [
-        (i.secret.name, i.type, ago(_dt(i.creation_timestamp)), ",".join(keys.get(i.secret.name, ())) or "-")
+        (
+            i.secret.name,
+            i.type,
+            ago(proto_datetime(i.creation_timestamp)),
+            ",".join(keys.get(i.secret.name, ())) or "-",
+        )
         for i in infos
     ]
     return pachctl_table(SECRET_HEADER, rows)

@@ -6,7 +6,6 @@ followed by the lines pachlet adds; the aligned tables and the time and size for
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from pachlet.tables import (
@@ -15,8 +14,10 @@ from pachlet.tables import (
     full_timestamp,
     human_duration,
     job_state_name,
+    message_project,
     origin_name,
     pipeline_state_name,
+    proto_datetime,
     render_table,
     secret_table,
     tabwrite,
@@ -25,18 +26,8 @@ from pachlet.tables import (
 )
 
 
-def _dt(ts: Any) -> datetime | None:
-    if ts is None or (ts.seconds == 0 and ts.nanos == 0):
-        return None
-    return ts.ToDatetime().replace(tzinfo=UTC)
-
-
 def _has(msg: Any, name: str) -> bool:
     return msg.HasField(name)
-
-
-def _project(msg: Any) -> str:
-    return msg.project.name or "default"
 
 
 def repo_details(i: Any, full: bool = False) -> str:
@@ -45,7 +36,7 @@ def repo_details(i: Any, full: bool = False) -> str:
     lines = [f"Name: {i.repo.name}"]
     if i.description:
         lines.append(f"Description: {i.description}")
-    lines.append(f"Created: {when(_dt(i.created), full)}")
+    lines.append(f"Created: {when(proto_datetime(i.created), full)}")
     if _has(i, "details"):
         lines.append(f"Size of HEAD on master: {bytes_size(i.details.size_bytes)}")
     if i.branches:
@@ -89,9 +80,9 @@ def commit_details(i: Any, full: bool = False) -> str:
         lines.append(f"Description: {i.description}")
     if _has(i, "parent_commit"):
         lines.append(f"Parent: {i.parent_commit.id}")
-    lines.append(f"Started: {when(_dt(i.started), full)}")
+    lines.append(f"Started: {when(proto_datetime(i.started), full)}")
     if _has(i, "finished"):
-        lines.append(f"Finished: {when(_dt(i.finished), full)}")
+        lines.append(f"Finished: {when(proto_datetime(i.finished), full)}")
     if _has(i, "details"):
         lines.append(f"Size: {bytes_size(i.details.size_bytes)}")
     lines.append(f"Origin: {origin_name(i.origin.kind)}")
@@ -147,7 +138,9 @@ def pipeline_details(i: Any, full: bool = False) -> str:
     if d.description:
         lines.append(f"Description: {d.description}")
     lines += [
-        f"Created: {full_timestamp(_dt(d.created_at))}" if full else f"Created: {ago(_dt(d.created_at))} ",
+        f"Created: {full_timestamp(proto_datetime(d.created_at))}"
+        if full
+        else f"Created: {ago(proto_datetime(d.created_at))} ",
         f"State: {pipeline_state_name(i.state)}",
         f"Reason: {i.reason}",
         f"Workers Available: {d.workers_available}/{d.workers_requested}",
@@ -184,10 +177,14 @@ def job_details(i: Any, full: bool = False) -> str:
     Project, Started, Duration, State, Reason, datum counts, data and times, timeouts, Worker Status,
     Restarts, ParallelismSpec, Input, Transform, Output Commit, Egress); then pachlet's Pipeline
     Version, Created and Runtime lines."""
-    started = _dt(i.started) if _has(i, "started") else None
-    finished = _dt(i.finished) if _has(i, "finished") else None
+    started = proto_datetime(i.started) if _has(i, "started") else None
+    finished = proto_datetime(i.finished) if _has(i, "finished") else None
     d, st = i.details, i.stats
-    lines = [f"ID: {i.job.id}", f"Pipeline: {i.job.pipeline.name}", f"Project: {_project(i.job.pipeline)}"]
+    lines = [
+        f"ID: {i.job.id}",
+        f"Pipeline: {i.job.pipeline.name}",
+        f"Project: {message_project(i.job.pipeline)}",
+    ]
     lines.append(f"Started: {full_timestamp(started)}" if full else f"Started: {ago(started)} ")
     if finished:
         lines.append(f"Duration: {time_difference(started, finished)} ")
@@ -220,7 +217,7 @@ def job_details(i: Any, full: bool = False) -> str:
         lines.append(f"Output Commit: {i.output_commit.id} ")
     if d.HasField("egress"):
         lines.append(f"Egress: {_egress_text(d.egress)} ")
-    lines += [f"Pipeline Version: {i.pipeline_version}", f"Created: {when(_dt(i.created), full)}"]
+    lines += [f"Pipeline Version: {i.pipeline_version}", f"Created: {when(proto_datetime(i.created), full)}"]
     runtime = next(
         (w.worker_id.removeprefix("pachlet-") for w in d.worker_status if w.worker_id.startswith("pachlet-")),
         "",
@@ -296,5 +293,5 @@ def _file_table(files: Sequence[Any]) -> str:
     for f in files:
         c = f.commit
         repo = c.branch.repo if c.branch.repo.name else c.repo
-        rows.append([f"  {_project(repo)}/{repo.name}", c.id, f.path, ""])
+        rows.append([f"  {message_project(repo)}/{repo.name}", c.id, f.path, ""])
     return tabwrite(rows, 10, 3)
