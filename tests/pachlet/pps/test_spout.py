@@ -40,7 +40,7 @@ def test_new_pipeline_without_input_gets_an_empty_head(pach: Pachlet) -> None:
     assert pach.list_jobs("e") == []
     head = pach.inspect_commit("e", "master")
     assert (head.origin, head.size, head.finished is not None) == ("AUTO", 0, True)
-    with pytest.raises(PachletError, match="it is the output repo of pipeline e"):
+    with pytest.raises(PachletError, match="cannot start a commit on an output branch: e@master"):
         pach.put_file("e", "master", "/x", b"x")
 
 
@@ -62,7 +62,7 @@ def test_spout_output_repo_takes_user_commits_and_feeds_downstream(pach: Pachlet
     assert {f.path for f in pach.walk_files("down", "master", "/")} == {"/tick", "/tock"}
     # a spout becoming a transform pipeline takes no user commits any more
     pach.create_pipeline({"pipeline": {"name": "s"}, "transform": {"cmd": ["true"]}}, update=True)
-    with pytest.raises(PachletError, match="output repo of pipeline s"):
+    with pytest.raises(PachletError, match="cannot start a commit on an output branch: s@master"):
         pach.put_file("s", "master", "/x", b"x")
 
 
