@@ -11,6 +11,7 @@ the model's campaign policy. Refuses a model whose feature version differs from 
 
 from __future__ import annotations
 
+import atexit
 import csv
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +32,10 @@ COLUMNS = ("MSNO", "CHURN_PROBABILITY", "CHURN_PREDICTION", "MODEL_COMMIT", "GLO
 
 _LOADED: dict[tuple[str, int, int, int], dict[str, Any]] = {}
 """Models loaded by this process, by (path, inode, size, mtime): a batching worker loads it once."""
+
+# Free the model while the interpreter is whole: a model still referenced from a module global at
+# shutdown can abort the process in native teardown ("terminate called without an active exception").
+atexit.register(_LOADED.clear)
 
 
 def load_model(model_dir: Path) -> dict[str, Any]:
