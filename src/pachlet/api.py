@@ -29,6 +29,7 @@ from pachlet.pfs.driver import PFS
 from pachlet.pps.datums import Datum
 from pachlet.pps.log_follow import LogFollower
 from pachlet.pps.pending_job import EgressSource, ProgressCallback
+from pachlet.pps.scheduler import Follow
 from pachlet.pps.service import PPS
 from pachlet.pps.spout import SpoutSupervisor
 from pachlet.records import (
@@ -243,10 +244,19 @@ class Pachlet(PFSCalls):
 
     # ------------------------------------------------------------------ engine
     def process_pending(
-        self, progress: ProgressCallback | None = None, *, limit: int | None = None
+        self,
+        progress: ProgressCallback | None = None,
+        *,
+        limit: int | None = None,
+        follow: Follow | None = None,
     ) -> list[JobInfo]:
-        """Run queued jobs in dependency order (at most ``limit`` jobs); returns the jobs that ended."""
-        return self._pps.process_pending(progress, limit=limit)
+        """Run queued jobs in dependency order (at most ``limit`` jobs); returns the jobs that ended.
+        ``follow`` keeps the run going for a server (``pachlet.pps.scheduler.Follow``)."""
+        return self._pps.process_pending(progress, limit=limit, follow=follow)
+
+    def poke_jobs(self) -> None:
+        """Something changed: a ``process_pending(follow=...)`` in another thread re-checks what can start."""
+        self._pps.scheduler.poke()
 
     def run_until_idle(self, progress: ProgressCallback | None = None) -> list[JobInfo]:
         """Run every queued job, including the downstream jobs they trigger; returns the jobs that ended."""

@@ -128,17 +128,25 @@ def _group_members(pgid: int) -> list[int]:
             return []
         return [pgid]
     members = []
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
+    # plain os calls, bytes: this runs once per datum (a sandbox's reaped helpers linger as zombies of
+    # pid 1 on some hosts), and pathlib's per-entry objects cost more than the reads themselves
+    for name in os.listdir(proc):
+        if not name.isdigit():
             continue
         try:
-            stat = (entry / "stat").read_text()
+            fd = os.open(f"/proc/{name}/stat", os.O_RDONLY)
         except OSError:
             continue
+        try:
+            stat = os.read(fd, 1024)
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
         # pid (comm) state ppid pgrp ...; comm may hold blanks and parentheses
-        fields = stat[stat.rfind(")") + 2 :].split()
-        if len(fields) > 2 and fields[0] != "Z" and int(fields[2]) == pgid:
-            members.append(int(entry.name))
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        if len(fields) > 2 and fields[0] != b"Z" and int(fields[2]) == pgid:
+            members.append(int(name))
     return members
 
 
@@ -147,8 +155,28 @@ EXIT_GRACE_SECONDS = 0.2
 helpers, such as bubblewrap's monitor, exit right after the command) before they count as left running."""
 
 
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` is a live (not zombie) process (Linux /proc)."""
+    try:
+        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        stat = os.read(fd, 1024)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    return bool(fields) and fields[0] != b"Z"
+
+
 def _lingering_members(pgid: int) -> list[int]:
-    """Processes of group ``pgid`` still alive once the grace period for exiting on their own is over."""
+    """Processes of group ``pgid`` still alive once the grace period for exiting on their own is over.
+
+    The group is listed in full (a /proc scan) first and last; in between only the members found are
+    watched (every millisecond), and once they are gone the group is listed again, so a process they
+    started meanwhile still counts."""
     deadline = time.monotonic() + EXIT_GRACE_SECONDS
     while True:
         try:
@@ -158,7 +186,9 @@ def _lingering_members(pgid: int) -> list[int]:
         members = [p for p in _group_members(pgid) if p != os.getpid()]
         if not members or time.monotonic() >= deadline:
             return members
-        time.sleep(0.01)
+        while members and time.monotonic() < deadline:
+            time.sleep(0.001)
+            members = [p for p in members if _alive(p)]
 
 
 def end_orphans(pipeline: str, job_id: str) -> list[int]:

@@ -22,6 +22,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from pachlet.pfs.driver import PFS
 from pachlet.pps.jobs import Job, JobRegistry
@@ -56,6 +57,18 @@ class CoreBudget:
             yield
 
 
+@dataclass(frozen=True)
+class Follow:
+    """How a long-lived caller (``pachlet serve``) keeps one run going while it serves clients: jobs
+    queued during the run start too (checked when a job ends, on ``JobScheduler.poke`` and at least
+    every ``poll`` seconds); no new job starts while ``hold`` returns True (the run then ends once the
+    running jobs did); ``on_end`` is called with each ended job, from its thread."""
+
+    poll: float
+    hold: Callable[[], bool]
+    on_end: Callable[[JobInfo], None]
+
+
 class JobScheduler:
     """Starts every runnable job (one per pipeline at a time) and waits for them, in one call.
 
@@ -68,6 +81,14 @@ class JobScheduler:
         self.budget = budget
         self.max_jobs = max(4, 2 * budget.cores)
         self._pool: ThreadPoolExecutor | None = None
+        self._current: threading.Condition | None = None
+
+    def poke(self) -> None:
+        """Something changed (a new commit or job): a following run re-checks what can start now."""
+        cond = self._current
+        if cond is not None:
+            with cond:
+                cond.notify_all()
 
     def pool(self) -> ThreadPoolExecutor:
         """The job threads (created on first use)."""
@@ -119,10 +140,11 @@ class JobScheduler:
         stop: threading.Event,
         *,
         limit: int | None,
+        follow: Follow | None = None,
     ) -> list[JobInfo]:
         """Start runnable jobs as they become ready until none is left, ``limit`` started, or a job
         was interrupted by a stop request (then the running ones end and nothing new starts). Returns
-        the ended jobs in the order they started."""
+        the ended jobs in the order they started. With ``follow``, see ``Follow``."""
         done = threading.Condition()
         running: dict[JobKey, Future[JobInfo | None]] = {}
         order: list[JobKey] = []
@@ -130,24 +152,36 @@ class JobScheduler:
         halted = False
 
         def finished(key: JobKey, fut: Future[JobInfo | None]) -> None:
+            info = fut.result()
+            if follow is not None and info is not None:
+                follow.on_end(info)
             with done:
-                results[key] = fut.result()
+                results[key] = info
                 running.pop(key, None)
                 done.notify_all()
 
+        def may_start() -> bool:
+            if halted or stop.is_set() or (limit is not None and len(order) >= limit):
+                return False
+            return follow is None or not follow.hold()
+
         with done:
-            while True:
-                if not halted and not stop.is_set() and (limit is None or len(order) < limit):
-                    for job in self.runnable(set(running)):
-                        if len(running) >= self.max_jobs or (limit is not None and len(order) >= limit):
-                            break
-                        key = (job.pipeline, job.id)
-                        order.append(key)
-                        fut = self.pool().submit(run_job, job)
-                        running[key] = fut
-                        fut.add_done_callback(lambda f, k=key: finished(k, f))
-                if not running:
-                    break
-                done.wait()
-                halted = halted or any(results.get(k, 0) is None for k in order)
+            self._current = done
+            try:
+                while True:
+                    if may_start():
+                        for job in self.runnable(set(running)):
+                            if len(running) >= self.max_jobs or (limit is not None and len(order) >= limit):
+                                break
+                            key = (job.pipeline, job.id)
+                            order.append(key)
+                            fut = self.pool().submit(run_job, job)
+                            running[key] = fut
+                            fut.add_done_callback(lambda f, k=key: finished(k, f))
+                    if not running:
+                        break
+                    done.wait(None if follow is None else follow.poll)
+                    halted = halted or any(results.get(k, 0) is None for k in order)
+            finally:
+                self._current = None
         return [r for k in order if (r := results.get(k)) is not None]

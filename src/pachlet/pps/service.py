@@ -38,7 +38,7 @@ from pachlet.pps.jobs import Job, JobRegistry
 from pachlet.pps.log_follow import LogFollower
 from pachlet.pps.pending_job import EgressHook, JobRunner, ProgressCallback, clear_scratch, commit_files
 from pachlet.pps.pipelines import PipelineRegistry, input_branches, output_branch
-from pachlet.pps.scheduler import CoreBudget, JobScheduler, default_cores
+from pachlet.pps.scheduler import CoreBudget, Follow, JobScheduler, default_cores
 from pachlet.pps.spout import SpoutSupervisor, empty_output_head
 from pachlet.projects import internal_spec, path_segment
 from pachlet.records import (
@@ -339,16 +339,20 @@ class PPS:
         """Stop after the in-flight datums."""
         self.stop.set()
 
-    def process_pending(self, progress: ProgressCallback | None, *, limit: int | None) -> list[JobInfo]:
+    def process_pending(
+        self, progress: ProgressCallback | None, *, limit: int | None, follow: Follow | None = None
+    ) -> list[JobInfo]:
         """Run runnable jobs, side by side as they become ready, until none is left (or ``limit``
-        started); returns the ended jobs in the order they started."""
+        started); returns the ended jobs in the order they started. ``follow``: see ``Follow``."""
         if self.store.read_only:
             raise PachletError("cannot run jobs: the pachlet root is open read-only")
         with self.run_lock:
             self.stop.clear()
             self._requeue_interrupted()
             report = _serialized(progress)
-            return self.scheduler.run(lambda job: self._run_job(job, report), self.stop, limit=limit)
+            return self.scheduler.run(
+                lambda job: self._run_job(job, report), self.stop, limit=limit, follow=follow
+            )
 
     def _run_job(self, job: Job, progress: ProgressCallback | None) -> JobInfo | None:
         """One job in its own thread (None: a stop request interrupted it, it stays queued)."""

@@ -2,8 +2,10 @@
 
 Locks (always taken in this order, never the other way round):
 
-* ``job_lock``: held by the scheduler while it runs one job, and by destructive calls (delete pipeline,
-  delete repo, delete all) so nothing is deleted under a running job.
+* ``job_lock``: held by the scheduler's job thread while jobs run (side by side), and by destructive
+  calls (delete pipeline, delete repo, delete all) so nothing is deleted under a running job. While such
+  a call waits for it (``exclusive_waiting``), the scheduler starts no new job and lets go of the lock
+  once the running ones ended.
 * ``write_lock``: serializes every mutating facade call (put file, commits, branches, pipelines, cron
   ticks), so concurrent clients writing to one branch get one commit each, in some order.
 
@@ -40,6 +42,27 @@ class ServerState:
         self.stopping = threading.Event()
         self.wake = threading.Event()
         self._changed = threading.Condition()
+        self._exclusive_waiters = 0
+        self._waiters_lock = threading.Lock()
+
+    def exclusive_waiting(self) -> bool:
+        """Whether a destructive call waits for the job lock (the scheduler then starts no new job)."""
+        return self._exclusive_waiters > 0
+
+    @contextmanager
+    def _job_lock_for_exclusive(self) -> Iterator[None]:
+        with self._waiters_lock:
+            self._exclusive_waiters += 1
+        try:
+            self.p.poke_jobs()
+            self.job_lock.acquire()
+        finally:
+            with self._waiters_lock:
+                self._exclusive_waiters -= 1
+        try:
+            yield
+        finally:
+            self.job_lock.release()
 
     @contextmanager
     def writing(self, *, exclusive: bool = False) -> Iterator[Pachlet]:
@@ -49,7 +72,7 @@ class ServerState:
             raise RpcAbort(grpc.StatusCode.UNAVAILABLE, "pachlet serve is shutting down")
         try:
             if exclusive:
-                with self.job_lock, self.write_lock:
+                with self._job_lock_for_exclusive(), self.write_lock:
                     yield self.p
             else:
                 with self.write_lock:

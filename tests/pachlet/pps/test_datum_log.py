@@ -4,6 +4,7 @@ datum ends, and after a kill -9 of pachlet, fsck and the next run leave no value
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -186,3 +187,31 @@ def test_background_writer_after_the_datum_end_never_reaches_the_log(runtime: st
     [log] = list((tmp_path / "root" / "logs").rglob("*.log"))
     assert SECRET not in log.read_text() and "late [" not in log.read_text()
     pach.close()
+
+
+def _group_after_exit(script: str) -> list[bytes]:
+    """Run ``sh -c script`` in a session of its own, wait for the shell, then ask which processes of
+    its group linger past the grace period; returns their program names (the group is killed after)."""
+    from pachlet.pps.datum_log import _lingering_members
+
+    proc = subprocess.Popen(["sh", "-c", script], start_new_session=True)
+    proc.wait()
+    try:
+        members = _lingering_members(proc.pid)
+        return [Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0] for pid in members]
+    finally:
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_members_that_exit_within_the_grace_period_do_not_linger() -> None:
+    assert _group_after_exit("sleep 0.05 & exit 0") == []
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_a_process_started_during_the_grace_period_by_an_exiting_member_lingers() -> None:
+    """The members found first exit within the grace period, but one of them started another process
+    of the group meanwhile: the group is listed again, and that one counts."""
+    lingering = _group_after_exit("(sleep 0.05; (exec sleep 3) & exit 0) & exit 0")
+    assert len(lingering) == 1 and lingering[0].endswith(b"sleep")
