@@ -9,23 +9,8 @@ from pathlib import Path
 import pytest
 
 from helpers import churn_dag
+from helpers.rendezvous import meet
 from pachlet.api import Pachlet
-
-
-def meet(me: str, other: str) -> list[str]:
-    """A datum that marks itself started, then waits (at most 30 s) for ``other``'s datum to start."""
-    code = (
-        "import os, pathlib, sys, time\n"
-        "d = pathlib.Path(os.environ['MEET'])\n"
-        f"(d / '{me}').touch()\n"
-        "deadline = time.monotonic() + 30\n"
-        f"while not (d / '{other}').exists():\n"
-        "    if time.monotonic() > deadline:\n"
-        "        sys.exit(3)\n"
-        "    time.sleep(0.02)\n"
-        f"pathlib.Path('/pfs/out/{me}').write_text('met')\n"
-    )
-    return [sys.executable, "-c", code]
 
 
 def logged(name: str) -> list[str]:

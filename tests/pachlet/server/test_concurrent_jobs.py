@@ -14,26 +14,10 @@ import pytest
 import python_pachyderm
 from python_pachyderm.proto.v2.pps import pps_pb2
 
+from helpers import rendezvous
 from helpers.served import Served
 
 pytestmark = pytest.mark.e2e
-
-
-def waits_for(me: str, other: str, seconds: float) -> list[str]:
-    """A datum that marks itself started (``$MEET/<me>``), then waits at most ``seconds`` for
-    ``$MEET/<other>`` to exist (exit 3 if it never does) and writes ``/pfs/out/<me>``."""
-    code = (
-        "import os, pathlib, sys, time\n"
-        "d = pathlib.Path(os.environ['MEET'])\n"
-        f"(d / '{me}').touch()\n"
-        f"deadline = time.monotonic() + {seconds}\n"
-        f"while not (d / '{other}').exists():\n"
-        "    if time.monotonic() > deadline:\n"
-        "        sys.exit(3)\n"
-        "    time.sleep(0.02)\n"
-        f"pathlib.Path('/pfs/out/{me}').write_text('met')\n"
-    )
-    return [sys.executable, "-c", code]
 
 
 def create(client: python_pachyderm.Client, spec: dict[str, Any]) -> None:
@@ -74,12 +58,12 @@ def test_jobs_of_two_pipelines_run_side_by_side(served: Served, tmp_path: Path) 
     for repo in ("left_in", "right_in"):
         client.create_repo(repo)
         client.put_file_bytes((repo, "master"), "/x", b"x")
-    create(client, pfs_spec("left", "left_in", waits_for("left", "right", 20), meet))
+    create(client, pfs_spec("left", "left_in", rendezvous.meet("left", "right", 20), meet))
     deadline = time.monotonic() + 20
     while not (meet / "left").exists():
         assert time.monotonic() < deadline, "left's datum never started"
         time.sleep(0.02)
-    create(client, pfs_spec("right", "right_in", waits_for("right", "left", 20), meet))
+    create(client, pfs_spec("right", "right_in", rendezvous.meet("right", "left", 20), meet))
     for pipeline in ("left", "right"):
         client.wait_commit(client.inspect_branch(pipeline, "master").head.id)
         assert job_states(client, pipeline) == [pps_pb2.JOB_SUCCESS]
@@ -94,7 +78,7 @@ def test_cron_ticks_are_applied_while_a_long_job_runs(served: Served, tmp_path: 
     client = served.client()
     client.create_repo("long_in")
     client.put_file_bytes(("long_in", "master"), "/x", b"x")
-    create(client, pfs_spec("long", "long_in", waits_for("long", "release", 30), meet))
+    create(client, pfs_spec("long", "long_in", rendezvous.meet("long", "release", 30), meet))
     deadline = time.monotonic() + 20
     while not (meet / "long").exists():
         assert time.monotonic() < deadline, "long's datum never started"
