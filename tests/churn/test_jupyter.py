@@ -244,7 +244,13 @@ def test_panel_in_a_real_browser(lab: dict[str, Any], tmp_path_factory: pytest.T
             # publish: the notebook becomes a pipeline that runs on pachlet and reads literal /pfs
             page.goto(f"{lab['url']}lab/tree/{PUBLISH_NOTEBOOK}?token={lab['token']}")
             page.wait_for_selector(".jp-Notebook", timeout=60_000)
-            panel.get_by_text("Publish", exact=True).click()
+            page.wait_for_selector("#pachyderm-mount", state="attached", timeout=60_000)
+            page.wait_for_timeout(1000)
+            if not panel.is_visible():  # the reload may restore the lab with the sidebar collapsed
+                page.locator('li[data-id="pachyderm-mount"]').click()
+            publish = panel.get_by_text("Publish", exact=True)
+            expect(publish).to_be_visible(timeout=30_000)
+            publish.click()
             expect(panel.get_by_test_id("Pipeline__currentNotebookValue")).to_contain_text(PUBLISH_NOTEBOOK)
             panel.get_by_test_id("Pipeline__inputPipelineName").fill("nb_shards")
             panel.get_by_test_id("Pipeline__create_pipeline").click()
