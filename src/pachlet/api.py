@@ -11,6 +11,7 @@ runs them (the CLI calls it after every mutating command, the way a cluster even
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -57,6 +58,32 @@ def run_egress_hook(
     return run_egress(source, pipeline_info, job_info, commit)
 
 
+_PREPARED: set[str] = set()
+_PREPARED_LOCK = threading.Lock()
+
+
+def prepare_egress_hook(egress: Mapping[str, Any]) -> None:
+    """The egress-prepare hook the facade gives PPS: import the egress stack and its driver (pandas,
+    pyarrow, the warehouse connector: about a second) in a background thread, once per process and URL
+    scheme, so a queued job's egress does not pay it after its datums."""
+    sql = egress.get("sqlDatabase") or egress.get("sql_database") or {}
+    scheme = str(sql.get("url") or "").partition(":")[0]
+    if not scheme:
+        return
+    with _PREPARED_LOCK:
+        if scheme in _PREPARED:
+            return
+        _PREPARED.add(scheme)
+
+    def prepare() -> None:
+        from pachlet.egress import prepare_driver
+
+        with contextlib.suppress(Exception):  # the egress itself reports any problem
+            prepare_driver(sql)
+
+    threading.Thread(target=prepare, name=f"egress-prepare-{scheme}", daemon=True).start()
+
+
 def default_root() -> Path:
     """The root from ``PACHLET_ROOT``, else ``./.pachlet``."""
     return Path(os.environ.get("PACHLET_ROOT") or ".pachlet")
@@ -95,7 +122,13 @@ class Pachlet(PFSCalls):
         try:
             self._store = Store(self.root, read_only=read_only)
             self._pfs = PFS(self._store)
-            self._pps = PPS(self._store, self._pfs, egress_hook=run_egress_hook, runtime=runtime)
+            self._pps = PPS(
+                self._store,
+                self._pfs,
+                egress_hook=run_egress_hook,
+                egress_prepare=prepare_egress_hook,
+                runtime=runtime,
+            )
         except BaseException:
             if self._lock is not None:
                 self._lock.release()

@@ -83,11 +83,13 @@ class _EmbeddedSession:
             if lock is None:
                 db_dir.mkdir(parents=True, exist_ok=True)
                 lock = self._locks[db_dir] = WarehouseLock(db_dir)
+        # fakesnow, sqlglot's two dialects and pandas take ~0.5 s to import: not while holding the lock
+        # other processes are waiting for
+        import_fakesnow()
         outermost = lock.acquire(lock_timeout)
         try:
             if outermost:
                 import fakesnow
-                import snowflake.connector.pandas_tools  # noqa: F401  (patched by name below)
 
                 stack = ExitStack()
                 try:
@@ -114,6 +116,15 @@ class _EmbeddedSession:
                     lock.release()
             else:
                 lock.release()
+
+
+def import_fakesnow() -> None:
+    """Import what the embedded session and its first statement need (fakesnow, the connector's
+    ``pandas_tools`` it patches by name, and the Snowflake and DuckDB dialects sqlglot loads lazily)."""
+    import fakesnow  # noqa: F401
+    import snowflake.connector.pandas_tools  # noqa: F401
+    import sqlglot.dialects.duckdb  # noqa: F401
+    import sqlglot.dialects.snowflake  # noqa: F401
 
 
 _EMBEDDED = _EmbeddedSession()

@@ -32,6 +32,18 @@ def connect(url: str, password: str | None) -> AbstractContextManager[Any]:
     return connect_url(url, password)
 
 
+def prepare(url: str) -> None:
+    """Import what ``connect(url)`` needs (the connector; fakesnow for the embedded warehouse), ahead of
+    it."""
+    import snowflake.connector  # noqa: F401
+
+    from churn.warehouse.connection import import_fakesnow
+    from churn.warehouse.url import parse_url
+
+    if parse_url(url).embedded:
+        import_fakesnow()
+
+
 def _stage_part(name: str) -> str:
     return name if _PLAIN.match(name) else '"' + name.replace('"', '""') + '"'
 

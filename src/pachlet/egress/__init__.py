@@ -25,6 +25,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import pandas as pd
+
 from pachlet.egress.errors import EgressError, RowError, one_line
 from pachlet.egress.pachsql import (
     ENTRY_POINT_GROUP,
@@ -66,6 +68,7 @@ __all__ = [
     "files_from_dir",
     "load_tables",
     "parse_egress_spec",
+    "prepare_driver",
     "resolve_driver",
     "run_egress",
     "split_table_path",
@@ -184,6 +187,48 @@ def _group_files(
     return list(groups.items())
 
 
+class _Batch:
+    """Rows of one table gathered across its files, handed out ``chunk_rows`` at a time or more: a
+    table of many small files is then one bulk load (each costs a stage upload and a COPY), not one per
+    file. Rows keep their file and row order."""
+
+    def __init__(self, chunk_rows: int) -> None:
+        self.chunk_rows = chunk_rows
+        self.frames: list[pd.DataFrame] = []
+        self.paths: list[str] = []
+        self.rows = 0
+
+    def add(self, path: str, frame: pd.DataFrame) -> list[tuple[list[str], pd.DataFrame]]:
+        """Take ``frame`` (of file ``path``); returns the batch to write once it holds enough rows."""
+        self.frames.append(frame)
+        if not self.paths or self.paths[-1] != path:
+            self.paths.append(path)
+        self.rows += len(frame)
+        return self.flush() if self.rows >= self.chunk_rows else []
+
+    def flush(self) -> list[tuple[list[str], pd.DataFrame]]:
+        """What is gathered (files, rows), and start over; nothing when empty."""
+        frames, paths = self.frames, self.paths
+        self.frames, self.paths, self.rows = [], [], 0
+        if not frames:
+            return []
+        rows = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+        return [(paths, rows)]
+
+
+def _files_label(paths: Sequence[str]) -> str:
+    return f"file {paths[0]}" if len(paths) == 1 else f"files {paths[0]} .. {paths[-1]} ({len(paths)} files)"
+
+
+def _write(driver: Any, bulk: Any, conn: Any, table: TableInfo, frame: pd.DataFrame) -> int:
+    n = (
+        bulk(conn, table.schema, table.name, frame)
+        if bulk is not None
+        else write_rows(driver, conn, table, frame)
+    )
+    return int(n if n is not None else len(frame))
+
+
 def load_tables(
     driver: Any,
     egress: Mapping[str, Any] | EgressSpec,
@@ -220,14 +265,16 @@ def load_tables(
                     where = f"table {table.label}: DELETE"
                     execute(conn, f"DELETE FROM {table.qualified}")
                     written[table.label] = 0
+                    batch = _Batch(chunk_rows)
                     for path, opener in table_files:
                         where = f"table {table.label}: file {path}"
                         for frame in reader(opener, table, spec.columns, chunk_rows):
-                            if bulk is not None:
-                                n = bulk(conn, table.schema, table.name, frame)
-                            else:
-                                n = write_rows(driver, conn, table, frame)
-                            written[table.label] += int(n if n is not None else len(frame))
+                            for paths, rows in batch.add(path, frame):
+                                where = f"table {table.label}: {_files_label(paths)}"
+                                written[table.label] += _write(driver, bulk, conn, table, rows)
+                    for paths, rows in batch.flush():
+                        where = f"table {table.label}: {_files_label(paths)}"
+                        written[table.label] += _write(driver, bulk, conn, table, rows)
                 where = "COMMIT"
                 execute(conn, "COMMIT")
             except BaseException:
@@ -252,6 +299,15 @@ def load_tables(
             raise EgressError(f"SQL egress to {url}: connect: {detail}", connect_failed=True) from None
         raise EgressError(f"SQL egress to {url}: {where}: {detail}; rolled back, no table changed") from None
     return written
+
+
+def prepare_driver(egress: Mapping[str, Any]) -> None:
+    """Get the driver of ``egress.sqlDatabase`` ready before an egress: resolve it and call its optional
+    ``prepare(url)`` (which imports what its ``connect`` needs). Raises what resolving raises."""
+    url = parse_egress_spec(egress).url
+    prepare = getattr(resolve_driver(url), "prepare", None)
+    if prepare is not None:
+        prepare(url)
 
 
 def _password_for(source: EgressSource, spec: EgressSpec) -> str | None:

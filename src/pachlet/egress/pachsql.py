@@ -33,7 +33,9 @@ class SQLDriver(Protocol):
     exactly as the table's columns, already typed) into ``schema.table`` *inside the caller's open
     transaction* (no DDL, no commit) and returns the rows loaded. Without it, rows go through
     ``cursor().executemany`` (correct but slow), using the driver's ``paramstyle`` (default ``pyformat``).
-    An entry point may also name a bare ``connect`` function.
+    It may have ``prepare(url)``, which imports what ``connect(url)`` will need; pachlet calls it in a
+    background thread while a job that will egress waits for its inputs. An entry point may also name a
+    bare ``connect`` function.
     """
 
     def connect(self, url: str, password: str | None) -> AbstractContextManager[Any]:

@@ -85,6 +85,10 @@ class EgressSource:
 EgressHook = Callable[[EgressSource, PipelineInfo, JobInfo, CommitInfo], Any]
 """``run_egress(source, pipeline_info, job_info, commit)``; raising fails the job with its message."""
 
+EgressPrepare = Callable[[Mapping[str, Any]], None]
+"""Called with a queued job's ``egress`` spec before jobs run: may get the egress driver ready (in the
+background; it must return at once and never raise)."""
+
 
 def clear_scratch(store: Store, gid: str, pipeline: str) -> None:
     """Remove a job's scratch root."""

@@ -19,6 +19,7 @@ caller. A stopped pipeline (``stop_pipeline``) gets no job until ``start_pipelin
 
 from __future__ import annotations
 
+import functools
 import shutil
 import threading
 import time
@@ -36,7 +37,14 @@ from pachlet.pps.datum_log import end_orphans, scrub_job_logs
 from pachlet.pps.datums import CommitFiles, Datum, compute_datums
 from pachlet.pps.jobs import Job, JobRegistry
 from pachlet.pps.log_follow import LogFollower
-from pachlet.pps.pending_job import EgressHook, JobRunner, ProgressCallback, clear_scratch, commit_files
+from pachlet.pps.pending_job import (
+    EgressHook,
+    EgressPrepare,
+    JobRunner,
+    ProgressCallback,
+    clear_scratch,
+    commit_files,
+)
 from pachlet.pps.pipelines import PipelineRegistry, input_branches, output_branch
 from pachlet.pps.scheduler import CoreBudget, Follow, JobScheduler, default_cores
 from pachlet.pps.spout import SpoutSupervisor, empty_output_head
@@ -63,9 +71,16 @@ class PPS:
     """The pipeline system of one root."""
 
     def __init__(
-        self, store: Store, pfs: PFS, *, egress_hook: EgressHook | None = None, runtime: str | None = None
+        self,
+        store: Store,
+        pfs: PFS,
+        *,
+        egress_hook: EgressHook | None = None,
+        egress_prepare: EgressPrepare | None = None,
+        runtime: str | None = None,
     ) -> None:
         self.store = store
+        self.egress_prepare = egress_prepare
         self.pfs = pfs
         self.secrets = Secrets(store)
         self.run_lock = threading.Lock()
@@ -349,10 +364,22 @@ class PPS:
         with self.run_lock:
             self.stop.clear()
             self._requeue_interrupted()
+            self._prepare()
             report = _serialized(progress)
             return self.scheduler.run(
                 lambda job: self._run_job(job, report), self.stop, limit=limit, follow=follow
             )
+
+    def _prepare(self) -> None:
+        """Get ready, in the background, what queued jobs will import once they run: the batching
+        worker API (grpc, python-pachyderm's protos) and each egress's driver, while upstream jobs run."""
+        pending = {job.pipeline for job in self.jobs.pending()}
+        specs = [spec for name, spec in self.pipelines.specs().items() if name in pending]
+        if any((spec.get("transform") or {}).get("datumBatching") for spec in specs):
+            prepare_batching()
+        for spec in specs:
+            if spec.get("egress") and self.egress_prepare is not None:
+                self.egress_prepare(spec["egress"])
 
     def _run_job(self, job: Job, progress: ProgressCallback | None) -> JobInfo | None:
         """One job in its own thread (None: a stop request interrupted it, it stays queued)."""
@@ -429,6 +456,16 @@ class PPS:
             self.pfs.fsck(report, fix=fix, also_referenced=pps_fsck.referenced_objects(self.store))
             pps_fsck.check_outputs_and_scratch(self.store, self.pfs, self.jobs, report, fix=fix)
         return report
+
+
+@functools.cache
+def prepare_batching() -> None:
+    """Import ``pachlet.pps.batching`` in a background thread (about 0.3 s), once per process."""
+
+    def load() -> None:
+        import pachlet.pps.batching  # noqa: F401
+
+    threading.Thread(target=load, name="batching-prepare", daemon=True).start()
 
 
 def _serialized(progress: ProgressCallback | None) -> ProgressCallback | None:

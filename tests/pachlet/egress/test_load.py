@@ -304,3 +304,43 @@ def test_redaction_helpers() -> None:
         "SQL egress to snowflake://u:********@acct/DB?warehouse=W: connect: Error: ******** for me@acct"
     )
     assert redact_values(b"log pw-1 and pw-12", ["pw-1", "pw-12", None], mask="[X]") == b"log [X] and [X]"
+
+
+class CountingDriver(FakesnowDriver):
+    """The production driver, recording the row count of every bulk load."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loads: list[int] = []
+
+    def bulk_load(self, conn: Any, schema: str, table: str, frame: Any) -> int:  # type: ignore[override]
+        self.loads.append(len(frame))
+        return egress_driver.bulk_load(conn, schema, table, frame)
+
+
+def test_many_small_files_of_a_table_are_one_bulk_load(wh: FakesnowDriver) -> None:
+    """Eight shard files of CHURN_SCORES (as churn_predict writes) become one PUT + COPY, rows in file
+    order; a table's rows beyond ``chunk_rows`` still go in bounded loads."""
+    drv = CountingDriver()
+    commit = files({f"/CHURN_SCORES/shard-{i:02d}.csv": HEADER + score_rows(f"s{i}-", 5) for i in range(8)})
+    assert load_tables(drv, csv_spec(), commit, "pw") == {"PUBLIC.CHURN_SCORES": 40}
+    assert drv.loads == [40]
+    assert len(scores(wh)) == 40 and {r[0] for r in scores(wh)} == {
+        f"s{i}-{j}" for i in range(8) for j in range(5)
+    }
+    drv.loads.clear()
+    assert load_tables(drv, csv_spec(), commit, "pw", chunk_rows=12) == {"PUBLIC.CHURN_SCORES": 40}
+    assert drv.loads == [15, 15, 10] and len(scores(wh)) == 40  # three files a load, then the rest
+
+
+def test_a_failed_bulk_load_names_the_files_it_held(wh: FakesnowDriver) -> None:
+    """A warehouse refusal during a load that held several files names them all, and rolls back."""
+    wh.sql("CREATE TABLE NN (MSNO VARCHAR, P DOUBLE NOT NULL)", "INSERT INTO NN VALUES ('keep', 0.5)")
+    commit = files(
+        {"/NN/a.csv": "MSNO,P\nx,0.1\n", "/NN/b.csv": "MSNO,P\ny,\n", "/NN/c.csv": "MSNO,P\nz,0.3\n"}
+    )
+    with pytest.raises(EgressError) as err:
+        load_tables(wh, csv_spec(["MSNO", "P"]), commit, "pw")
+    msg = str(err.value)
+    assert "table PUBLIC.NN: files /NN/a.csv .. /NN/c.csv (3 files)" in msg and "rolled back" in msg, msg
+    assert wh.sql("SELECT MSNO FROM NN") == [("keep",)]

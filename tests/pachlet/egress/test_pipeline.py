@@ -3,11 +3,15 @@ into the embedded warehouse (real fakesnow via ``churn.warehouse``, found throug
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import threading
 import time
 from typing import Any
 
 import pytest
 
+import pachlet.api
 import pachlet.egress
 from churn.warehouse import EMBEDDED_URL, egress_driver
 from helpers.warehouse import sql, start_holder
@@ -225,3 +229,44 @@ def test_the_cli_flag_is_the_setting_the_egress_and_datums_read(monkeypatch: pyt
     monkeypatch.setenv("PACHLET_LOCK_TIMEOUT", "soon")
     with pytest.raises(PachletError, match=r"\$PACHLET_LOCK_TIMEOUT='soon': expected a number of seconds"):
         lock_timeout()
+
+
+def test_a_queued_egress_job_gets_its_driver_prepared_once(
+    pach: Pachlet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before jobs run, the egress of a queued job has its driver prepared in the background (the churn
+    driver imports the connector and fakesnow then), once per process and URL scheme."""
+    sql("CREATE TABLE PREP_T (MSNO VARCHAR, CHURN_PROBABILITY DOUBLE)")
+    calls: list[dict[str, Any]] = []
+    called = threading.Event()
+
+    def spy(egress: Any) -> None:
+        calls.append(dict(egress))
+        called.set()
+
+    monkeypatch.setattr(pachlet.egress, "prepare_driver", spy)
+    monkeypatch.setattr(pachlet.api, "_PREPARED", set())
+    spec = egress_pipeline()
+    pach.put_file("scores", "master", "/PREP_T/a.csv", b"MSNO,CHURN_PROBABILITY\nu1,0.5\n")
+    pach.create_pipeline(spec)
+    pach.run_until_idle()
+    assert called.wait(10)
+    assert calls == [spec["egress"]["sqlDatabase"]]
+    assert pach.list_jobs("scores_out")[0].state == JOB_SUCCESS
+    pach.put_file("scores", "master", "/PREP_T/b.csv", b"MSNO,CHURN_PROBABILITY\nu2,0.25\n")
+    pach.run_until_idle()
+    assert len(calls) == 1 and pach.list_jobs("scores_out")[0].state == JOB_SUCCESS
+
+
+@pytest.mark.parametrize(
+    ("url", "fakesnow_loaded"), [(EMBEDDED_URL, True), ("snowflake://u@acct/DB/S?warehouse=W", False)]
+)
+def test_the_churn_driver_prepares_fakesnow_only_for_the_embedded_warehouse(
+    url: str, fakesnow_loaded: bool
+) -> None:
+    code = (
+        "import sys; from churn.warehouse import egress_driver; egress_driver.prepare(sys.argv[1]); "
+        "print('fakesnow' in sys.modules, 'snowflake.connector' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code, url], capture_output=True, text=True, check=True).stdout
+    assert out.split() == [str(fakesnow_loaded), "True"]
