@@ -6,7 +6,7 @@ import click
 
 from pachlet import tables
 from pachlet.cli import details
-from pachlet.cli.output import emit_json, output_option, run_jobs, wait_option, want_json
+from pachlet.cli.output import emit, output_option, run_jobs, wait_option
 from pachlet.cli.refs import RefError, parse_ref, resolve_ref
 from pachlet.cli.session import open_backend
 from pachlet.cli.verbs import create, delete, inspect, list_
@@ -47,10 +47,7 @@ def list_branch(ctx: click.Context, repo: str, output: str, raw: bool, full_time
     r = parse_ref(repo, allow_path=False)
     with open_backend(ctx, write=False) as b:
         infos = b.list_branches(r.repo)
-    if want_json(output, raw):
-        emit_json(infos)
-    else:
-        click.echo(tables.branch_table(infos), nl=False)
+    emit(infos, output, raw, lambda: tables.branch_table(infos))
 
 
 @inspect.command("branch")
@@ -64,10 +61,7 @@ def inspect_branch(
     ref = parse_ref(branch_ref, allow_path=False, require_ref=True)
     with open_backend(ctx, write=False) as b:
         info = b.inspect_branch(ref.repo, ref.branch or ref.ref)
-    if want_json(output, raw):
-        emit_json([info])
-        return
-    click.echo(details.branch_details(info), nl=False)
+    emit([info], output, raw, lambda: details.branch_details(info))
 
 
 @delete.command("branch")

@@ -9,7 +9,7 @@ import click
 
 from pachlet import tables
 from pachlet.cli import details
-from pachlet.cli.output import ProgressBars, emit_json, output_option, run_jobs, wait_option, want_json
+from pachlet.cli.output import ProgressBars, emit, emit_json, output_option, run_jobs, wait_option, want_json
 from pachlet.cli.refs import Ref, RefError, parse_ref, resolve_ref
 from pachlet.cli.session import open_backend
 from pachlet.cli.verbs import delete, finish, inspect, list_, squash, start, subscribe, wait
@@ -151,10 +151,7 @@ def inspect_commit(
     ref = parse_ref(commit_ref, allow_path=False, require_ref=True)
     with open_backend(ctx, write=False) as b:
         info = b.inspect_commit(ref.repo, resolve_ref(b, ref))
-    if want_json(output, raw):
-        emit_json([info])
-    else:
-        click.echo(details.commit_details(info, full_timestamps), nl=False)
+    emit([info], output, raw, lambda: details.commit_details(info, full_timestamps))
 
 
 @wait.command("commit")
@@ -170,10 +167,7 @@ def wait_commit(ctx: click.Context, commit_ref: str, output: str, raw: bool, ful
             info = b.wait_commit(ref.repo, resolve_ref(b, ref), bars)
         finally:
             bars.close()
-    if want_json(output, raw):
-        emit_json([info])
-    else:
-        click.echo(details.commit_details(info, full_timestamps), nl=False)
+    emit([info], output, raw, lambda: details.commit_details(info, full_timestamps))
 
 
 def _commit_set_id(arg: str) -> str:

@@ -6,7 +6,7 @@ import click
 
 from pachlet import tables
 from pachlet.cli import details
-from pachlet.cli.output import emit_json, output_option, want_json
+from pachlet.cli.output import emit, output_option
 from pachlet.cli.pipeline import load_specs, naming_source
 from pachlet.cli.refs import parse_job_ref
 from pachlet.cli.session import open_backend
@@ -33,10 +33,7 @@ def list_datum(
         pipeline, job_id = parse_job_ref(job_ref or "")
         with open_backend(ctx, write=False) as b:
             infos = b.list_datums(pipeline, job_id)
-    if want_json(output, raw):
-        emit_json(infos)
-    else:
-        click.echo(tables.datum_table(infos), nl=False)
+    emit(infos, output, raw, lambda: tables.datum_table(infos))
 
 
 @inspect.command("datum")
@@ -51,10 +48,7 @@ def inspect_datum(
     pipeline, job_id = parse_job_ref(job_ref)
     with open_backend(ctx, write=False) as b:
         info = b.inspect_datum(pipeline, job_id, datum_id)
-    if want_json(output, raw):
-        emit_json([info])
-        return
-    click.echo(details.datum_details(info), nl=False)
+    emit([info], output, raw, lambda: details.datum_details(info))
 
 
 @restart.command("datum")

@@ -13,7 +13,7 @@ import click
 
 from pachlet import tables
 from pachlet.cli import details, putfile
-from pachlet.cli.output import emit_json, output_option, run_jobs, wait_option, want_json
+from pachlet.cli.output import emit, output_option, run_jobs, wait_option
 from pachlet.cli.refs import RefError, parse_ref, resolve_ref
 from pachlet.cli.session import open_backend
 from pachlet.cli.verbs import copy, delete, diff, get, glob, inspect, list_, put
@@ -155,10 +155,7 @@ def list_file(ctx: click.Context, file_ref: str, output: str, raw: bool, full_ti
     ref = parse_ref(file_ref, require_ref=True)
     with open_backend(ctx, write=False) as b:
         infos = b.list_files(ref.repo, resolve_ref(b, ref), ref.path or "/")
-    if want_json(output, raw):
-        emit_json(infos)
-    else:
-        click.echo(tables.file_table(infos), nl=False)
+    emit(infos, output, raw, lambda: tables.file_table(infos))
 
 
 @inspect.command("file")
@@ -170,10 +167,7 @@ def inspect_file(ctx: click.Context, file_ref: str, output: str, raw: bool, full
     ref = parse_ref(file_ref, require_ref=True)
     with open_backend(ctx, write=False) as b:
         info = b.inspect_file(ref.repo, resolve_ref(b, ref), ref.path or "/")
-    if want_json(output, raw):
-        emit_json([info])
-        return
-    click.echo(details.file_details(info), nl=False)
+    emit([info], output, raw, lambda: details.file_details(info))
 
 
 @glob.command("file")
@@ -187,10 +181,7 @@ def glob_file(ctx: click.Context, pattern_ref: str, output: str, raw: bool, full
         raise RefError(f'invalid format "{pattern_ref}": expected repo@ref:PATTERN')
     with open_backend(ctx, write=False) as b:
         infos = b.glob_files(ref.repo, resolve_ref(b, ref), ref.path)
-    if want_json(output, raw):
-        emit_json(infos)
-    else:
-        click.echo(tables.file_table(infos), nl=False)
+    emit(infos, output, raw, lambda: tables.file_table(infos))
 
 
 @delete.command("file")

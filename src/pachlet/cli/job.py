@@ -6,7 +6,7 @@ import click
 
 from pachlet import tables
 from pachlet.cli import details
-from pachlet.cli.output import OUTPUT_FORMATS, emit_json, output_option, want_json
+from pachlet.cli.output import OUTPUT_FORMATS, emit, emit_json, output_option, want_json
 from pachlet.cli.refs import parse_job_ref
 from pachlet.cli.session import open_backend
 from pachlet.cli.verbs import delete, inspect, list_, stop
@@ -49,10 +49,7 @@ def inspect_job(ctx: click.Context, job_ref: str, output: str, raw: bool, full_t
     pipeline, job_id = parse_job_ref(job_ref)
     with open_backend(ctx, write=False) as b:
         info = b.inspect_job(pipeline, job_id)
-    if want_json(output, raw):
-        emit_json([info])
-    else:
-        click.echo(details.job_details(info, full_timestamps), nl=False)
+    emit([info], output, raw, lambda: details.job_details(info, full_timestamps))
 
 
 @click.command("logs")

@@ -72,6 +72,15 @@ def want_json(output: str, raw: bool) -> bool:
     return raw or output in ("json", "yaml")
 
 
+def emit(messages: Iterable[Message], output: str, raw: bool, text: Callable[[], str]) -> None:
+    """A listing or an inspection: the messages serialized when ``--raw`` / ``-o`` ask for it
+    (``emit_json``), else ``text()`` (a table or a detail view) as it is."""
+    if want_json(output, raw):
+        emit_json(messages)
+    else:
+        click.echo(text(), nl=False)
+
+
 class ProgressBars:
     """One click progress bar per running job on stderr (datums done / total)."""
 

@@ -15,7 +15,7 @@ import click
 
 from pachlet import tables
 from pachlet.cli import details
-from pachlet.cli.output import emit_json, output_option, run_jobs, wait_option, want_json
+from pachlet.cli.output import emit, output_option, run_jobs, wait_option
 from pachlet.cli.refs import parse_key_values
 from pachlet.cli.session import open_backend
 from pachlet.cli.verbs import create, delete, inspect, list_, run, start, stop, update
@@ -129,10 +129,7 @@ def list_pipeline(
     """Return info about all pipelines (or one)."""
     with open_backend(ctx, write=False) as b:
         infos = [b.inspect_pipeline(name)] if name else b.list_pipelines()
-    if want_json(output, raw):
-        emit_json(infos)
-    else:
-        click.echo(tables.pipeline_table(infos, full_timestamps), nl=False)
+    emit(infos, output, raw, lambda: tables.pipeline_table(infos, full_timestamps))
 
 
 @inspect.command("pipeline")
@@ -143,10 +140,7 @@ def inspect_pipeline(ctx: click.Context, name: str, output: str, raw: bool, full
     """Return info about a pipeline."""
     with open_backend(ctx, write=False) as b:
         info = b.inspect_pipeline(name)
-    if want_json(output, raw):
-        emit_json([info])
-    else:
-        click.echo(details.pipeline_details(info, full_timestamps), nl=False)
+    emit([info], output, raw, lambda: details.pipeline_details(info, full_timestamps))
 
 
 @delete.command("pipeline")

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from pachlet import tables
-from pachlet.cli.output import emit_json, output_option, want_json
+from pachlet.cli.output import emit, emit_json, output_option, want_json
 from pachlet.cli.projectscope import PROJECT_ENV, ProjectBackend
 from pachlet.cli.session import open_backend
 from pachlet.cli.verbs import create, delete, inspect, list_, update
@@ -91,10 +91,7 @@ def inspect_project(ctx: click.Context, name: str, output: str, raw: bool, full_
     """Inspect a project."""
     with open_backend(ctx, write=False) as b:
         info = b.inspect_project(name)
-    if want_json(output, raw):
-        emit_json([info])
-    else:
-        click.echo(project_details(info, full_timestamps), nl=False)
+    emit([info], output, raw, lambda: project_details(info, full_timestamps))
 
 
 @delete.command("project")

@@ -6,7 +6,7 @@ import click
 
 from pachlet import tables
 from pachlet.cli import details
-from pachlet.cli.output import emit_json, output_option, want_json
+from pachlet.cli.output import emit, output_option
 from pachlet.cli.refs import RefError
 from pachlet.cli.session import open_backend
 from pachlet.cli.verbs import create, delete, inspect, list_, update
@@ -42,10 +42,7 @@ def list_repo(ctx: click.Context, output: str, raw: bool, full_timestamps: bool)
     """Return a list of repos."""
     with open_backend(ctx, write=False) as b:
         infos = b.list_repos()
-    if want_json(output, raw):
-        emit_json(infos)
-    else:
-        click.echo(tables.repo_table(infos, full_timestamps), nl=False)
+    emit(infos, output, raw, lambda: tables.repo_table(infos, full_timestamps))
 
 
 @inspect.command("repo")
@@ -56,10 +53,7 @@ def inspect_repo(ctx: click.Context, name: str, output: str, raw: bool, full_tim
     """Return info about a repo."""
     with open_backend(ctx, write=False) as b:
         info = b.inspect_repo(name)
-    if want_json(output, raw):
-        emit_json([info])
-    else:
-        click.echo(details.repo_details(info, full_timestamps), nl=False)
+    emit([info], output, raw, lambda: details.repo_details(info, full_timestamps))
 
 
 @delete.command("repo")

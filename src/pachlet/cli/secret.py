@@ -9,7 +9,7 @@ import click
 
 from pachlet import tables
 from pachlet.cli import details
-from pachlet.cli.output import emit_json, output_option, want_json
+from pachlet.cli.output import emit, output_option
 from pachlet.cli.session import open_backend
 from pachlet.cli.verbs import create, delete, inspect, list_
 from pachlet.errors import PachletError
@@ -45,10 +45,12 @@ def list_secret(ctx: click.Context, output: str, raw: bool, full_timestamps: boo
     """List secrets (names, types and key names; never values)."""
     with open_backend(ctx, write=False) as b:
         items = b.list_secrets()
-    if want_json(output, raw):
-        emit_json(i for i, _ in items)
-    else:
-        click.echo(tables.secret_table([i for i, _ in items], {i.secret.name: k for i, k in items}), nl=False)
+    emit(
+        [i for i, _ in items],
+        output,
+        raw,
+        lambda: tables.secret_table([i for i, _ in items], {i.secret.name: k for i, k in items}),
+    )
 
 
 @inspect.command("secret")
@@ -59,10 +61,7 @@ def inspect_secret(ctx: click.Context, name: str, output: str, raw: bool, full_t
     """Return a secret's metadata and key names (never values)."""
     with open_backend(ctx, write=False) as b:
         info, keys = b.inspect_secret(name)
-    if want_json(output, raw):
-        emit_json([info])
-    else:
-        click.echo(details.secret_details(info, keys), nl=False)
+    emit([info], output, raw, lambda: details.secret_details(info, keys))
 
 
 @delete.command("secret")

@@ -54,6 +54,7 @@ from pachlet.pps.worker import (
     collect_outputs,
     lay_out_inputs,
     spawn_command,
+    start_process,
     write_secret_files,
 )
 from pachlet.records import DATUM_FAILED, DATUM_RECOVERED, DATUM_SUCCESS
@@ -278,15 +279,7 @@ class BatchWorker:
             return str(exc)
         pump = _OutputPump(self._worker_log, self.ctx.secret_values)
         try:
-            proc = subprocess.Popen(
-                launch.argv,
-                stdin=subprocess.PIPE if launch.stdin is not None else subprocess.DEVNULL,
-                stdout=pump.w,
-                stderr=subprocess.STDOUT,
-                env=launch.env,
-                cwd=launch.cwd,
-                start_new_session=True,
-            )
+            proc = start_process(launch, pump.w)
         except OSError as exc:
             pump.close_write_end()
             return f"could not start {launch.argv[0]!r}: {exc.strerror or exc}"
@@ -410,17 +403,7 @@ class BatchWorker:
             if self._pump is not None:
                 self._pump.switch(self._worker_log)
         self.datum_id = ""
-        return DatumResult(
-            datum_id=datum.id,
-            state=state,
-            outputs=outputs,
-            duration=time.monotonic() - started,
-            attempts=attempts,
-            reason=reason,
-            logs_path=str(log_path),
-            download_bytes=download,
-            upload_bytes=sum(s for _, _, s in outputs),
-        )
+        return DatumResult.ended(datum.id, state, outputs, started, attempts, reason, log_path, download)
 
 
 def _feed(pipe: Any, data: bytes) -> None:
@@ -449,14 +432,17 @@ def run_batched(
             return None if ctx.stop.is_set() else next(it, None)
 
     def work(index: int, sink: Callable[[DatumResult], None]) -> None:
-        with ctx.core():  # a worker holds one core of the budget all running jobs share, for its life
-            worker = BatchWorker(ctx, index, names, env_common)
-            try:
-                worker.open()
-                while (d := take()) is not None:
-                    sink(worker.run_datum(d))
-            finally:
-                worker.close()
+        worker = BatchWorker(ctx, index, names, env_common)
+        try:
+            worker.open()
+            while (d := take()) is not None:
+                # a core of the budget all running jobs share, per datum (the user code's start-up is
+                # the first datum's): between datums a higher-priority job's datum may take it
+                with ctx.core():
+                    result = worker.run_datum(d)
+                sink(result)
+        finally:
+            worker.close()
 
     def file(r: DatumResult) -> None:
         results[r.datum_id] = r

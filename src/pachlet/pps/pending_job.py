@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 import shutil
@@ -112,11 +113,13 @@ class JobRunner:
         runtime: str | None = None,
         *,
         cores: int | None = None,
-        core: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext,
+        core: Callable[[int], contextlib.AbstractContextManager[None]] = lambda _priority: (
+            contextlib.nullcontext()
+        ),
     ) -> None:
         self.runtime_name = runtime
         self.cores = cores or os.cpu_count() or 1  # parallelismSpec is capped at the core budget
-        self.core = core  # one core of the budget all running jobs' datums share
+        self.core = core  # one core of the budget all running jobs' datums share, by priority
         self._runtime: tuple[Runtime, RuntimeSettings] | None = None
         self.store = store
         self.pfs = pfs
@@ -298,7 +301,7 @@ class JobRunner:
             parallelism=max(1, min(int(par.get("constant") or 1), self.cores)),
             runtime=runtime,
             needs_network=needs_network(spec, frozenset(settings.network)),
-            core=self.core,
+            core=functools.partial(self.core, self.pipelines.chain_lengths().get(pipeline, 0)),
         )
 
     def commit(

@@ -242,6 +242,30 @@ class PipelineRegistry:
         """Pipelines reading ``repo``, by name."""
         return sorted(n for n, s in self.specs().items() if repo in {r for r, _ in input_branches(n, s)})
 
+    def chain_lengths(self) -> dict[str, int]:
+        """Every pipeline's longest chain of pipelines through it: the most pipelines upstream of it on
+        one path plus the most downstream of it on one path (0: it is alone)."""
+        specs = self.specs()
+        inputs = {n: [r for r, _b in input_branches(n, s) if r in specs and r != n] for n, s in specs.items()}
+        readers: dict[str, list[str]] = {}
+        for name, repos in inputs.items():
+            for repo in repos:
+                readers.setdefault(repo, []).append(name)
+
+        def longest(edges: dict[str, list[str]]) -> dict[str, int]:
+            memo: dict[str, int] = {}
+
+            def of(name: str, path: frozenset[str]) -> int:
+                if name not in memo:
+                    nxt = [m for m in edges.get(name, []) if m not in path]  # a DAG; guard anyway
+                    memo[name] = max((1 + of(m, path | {m}) for m in nxt), default=0)
+                return memo[name]
+
+            return {name: of(name, frozenset({name})) for name in specs}
+
+        up, down = longest(inputs), longest(readers)
+        return {name: up[name] + down[name] for name in specs}
+
     def check_repo_deletable(self, name: str, *, force: bool) -> None:
         """Refuse to delete a pipeline's output repo or a repo a pipeline reads (unless ``force``)."""
         if force:

@@ -17,6 +17,8 @@ What stays as it was with jobs run one at a time (and so the outputs are the sam
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -44,17 +46,50 @@ def default_cores() -> int:
 
 
 class CoreBudget:
-    """Cores shared by the datums of every running job: a datum's process holds one while it runs."""
+    """Cores shared by the datums of every running job: a datum's process holds one while it runs.
+
+    A freed core goes to the waiting datum of the highest ``priority``, first come first served among
+    equals. Jobs give the longest chain of pipelines through theirs (``PipelineRegistry.chain_lengths``),
+    so the datums of the DAG's longest chain (the churn train branch, whose model the score branch's
+    predict waits for) go first, and a shorter branch fills the cores that chain leaves idle. pachd leaves the order undefined (its
+    pipelines' workers are pods Kubernetes schedules)."""
 
     def __init__(self, cores: int) -> None:
         self.cores = max(1, cores)
-        self._slots = threading.BoundedSemaphore(self.cores)
+        self._cond = threading.Condition()
+        self._free = self.cores
+        self._waiting: list[tuple[int, int]] = []  # a heap of (-priority, arrival)
+        self._arrivals = itertools.count()
+
+    @property
+    def waiting(self) -> int:
+        """How many datums wait for a core."""
+        with self._cond:
+            return len(self._waiting)
 
     @contextmanager
-    def core(self) -> Iterator[None]:
-        """Hold one core for the duration of the block."""
-        with self._slots:
+    def core(self, priority: int = 0) -> Iterator[None]:
+        """Hold one core for the duration of the block (waiting behind higher priorities)."""
+        entry = (-priority, next(self._arrivals))
+        with self._cond:
+            heapq.heappush(self._waiting, entry)
+            try:
+                while not (self._free > 0 and self._waiting[0] == entry):
+                    self._cond.wait()
+            except BaseException:
+                self._waiting.remove(entry)
+                heapq.heapify(self._waiting)
+                self._cond.notify_all()
+                raise
+            heapq.heappop(self._waiting)
+            self._free -= 1
+            self._cond.notify_all()  # the next waiter may take a core still free
+        try:
             yield
+        finally:
+            with self._cond:
+                self._free += 1
+                self._cond.notify_all()
 
 
 @dataclass(frozen=True)

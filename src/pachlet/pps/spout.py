@@ -38,7 +38,7 @@ from pachlet.pfs.driver import PFS
 from pachlet.pps.datum_log import LOG_MASK, DatumLog
 from pachlet.pps.pending_job import JobRunner
 from pachlet.pps.pipelines import PipelineRegistry, output_branch
-from pachlet.pps.worker import JobContext
+from pachlet.pps.worker import JobContext, start_process
 from pachlet.records import PIPELINE_PAUSED
 from pachlet.runtimes import DatumView, Launch, WorkerCommand, stdin_bytes
 
@@ -183,15 +183,7 @@ class SpoutSupervisor:
         try:
             ctx.runtime.prepare(view, command)
             launch = ctx.runtime.launch(view, command)
-            proc = subprocess.Popen(
-                launch.argv,
-                stdin=subprocess.PIPE if launch.stdin is not None else subprocess.DEVNULL,
-                stdout=sp.log,
-                stderr=subprocess.STDOUT,
-                env=launch.env,
-                cwd=launch.cwd,
-                start_new_session=True,
-            )
+            proc = start_process(launch, sp.log)
         except Exception as exc:  # noqa: BLE001 - reported in the spout's log, retried with back-off
             sp.log.write(f"pachlet: could not start the spout: {exc}\n".encode())
             sp.log.close()

@@ -32,7 +32,7 @@ from pachlet.errors import PachletError
 from pachlet.pps.datum_log import LOG_MASK, DatumLog, private_dir, write_private
 from pachlet.pps.datums import Datum
 from pachlet.records import DATUM_FAILED, DATUM_RECOVERED, DATUM_SUCCESS
-from pachlet.runtimes import DatumView, HostRuntime, Runtime, WorkerCommand, stdin_bytes
+from pachlet.runtimes import DatumView, HostRuntime, Launch, Runtime, WorkerCommand, stdin_bytes
 from pachlet.store import Store
 
 
@@ -76,32 +76,56 @@ class DatumResult:
     download_bytes: int = 0
     upload_bytes: int = 0
 
-
-def _popen_run(
-    cmd: list[str],
-    stdin: bytes | None,
-    env: dict[str, str],
-    log: DatumLog,
-    timeout: float | None,
-    cwd: str | None = None,
-) -> tuple[int | None, str]:
-    """Run a command; (return code, "") or (None, reason) when it could not run or timed out."""
-    try:
-        proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=cwd,
-            start_new_session=True,  # its own process group, ended with the datum (DatumLog.end_process)
+    @classmethod
+    def ended(
+        cls,
+        datum_id: str,
+        state: str,
+        outputs: list[tuple[str, str, int]],
+        started: float,
+        attempts: int,
+        reason: str,
+        logs_path: Path,
+        download_bytes: int,
+    ) -> DatumResult:
+        """The result of a datum that ran from ``started`` (``time.monotonic()``) until now."""
+        return cls(
+            datum_id=datum_id,
+            state=state,
+            outputs=outputs,
+            duration=time.monotonic() - started,
+            attempts=attempts,
+            reason=reason,
+            logs_path=str(logs_path),
+            download_bytes=download_bytes,
+            upload_bytes=sum(size for _, _, size in outputs),
         )
+
+
+def start_process(launch: Launch, stdout: Any) -> subprocess.Popen[bytes]:
+    """Start a runtime's process: output and errors to ``stdout``, in its own process group (so the
+    datum, worker or spout ends with every process it started); raises ``OSError``."""
+    return subprocess.Popen(
+        launch.argv,
+        stdin=subprocess.PIPE if launch.stdin is not None else subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=subprocess.STDOUT,
+        env=launch.env,
+        cwd=launch.cwd,
+        start_new_session=True,
+    )
+
+
+def _popen_run(launch: Launch, log: DatumLog, timeout: float | None) -> tuple[int | None, str]:
+    """Run a launch; (return code, "") or (None, reason) when it could not run or timed out."""
+    try:
+        proc = start_process(launch, log)  # ended with the datum (DatumLog.end_process)
     except OSError as exc:
         log.end_process(None)
-        return None, f"could not start {cmd[0]!r}: {exc.strerror or exc}"
+        return None, f"could not start {launch.argv[0]!r}: {exc.strerror or exc}"
     log.started(proc)  # stop job / restart datum may end it (pachlet.pps.running)
     try:
-        proc.communicate(stdin, timeout=timeout)
+        proc.communicate(launch.stdin, timeout=timeout)
     except subprocess.TimeoutExpired:
         try:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -123,7 +147,7 @@ def spawn_command(
         launch = runtime.launch(view, command)
     except PachletError as exc:
         return None, str(exc)
-    code, why = _popen_run(launch.argv, launch.stdin, launch.env, log, timeout, launch.cwd)
+    code, why = _popen_run(launch, log, timeout)
     if code is None and launch.cleanup:
         subprocess.run(launch.cleanup, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
     return code, why
@@ -280,17 +304,7 @@ def run_datum(ctx: JobContext, datum: Datum, env_extra: dict[str, str]) -> Datum
     if state == DATUM_SUCCESS:
         outputs = collect_outputs(ctx.store, out, placeholders)
     shutil.rmtree(root, ignore_errors=True)
-    return DatumResult(
-        datum_id=datum.id,
-        state=state,
-        outputs=outputs,
-        duration=time.monotonic() - started,
-        attempts=attempts,
-        reason=reason,
-        logs_path=str(log_path),
-        download_bytes=download,
-        upload_bytes=sum(s for _, _, s in outputs),
-    )
+    return DatumResult.ended(datum.id, state, outputs, started, attempts, reason, log_path, download)
 
 
 def run_datums(

@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ import pytest
 from google.protobuf import json_format
 from python_pachyderm.proto.v2.pps import pps_pb2
 
+from helpers.polling import wait_for
 from helpers.served import Served
 
 pytestmark = pytest.mark.e2e
@@ -102,16 +102,6 @@ def test_stop_and_delete_job(tmp_path: Path) -> None:
     assert done.job.id not in {j.job.id for j in jobs("one")}
     missing = pachlet("delete", "job", f"one@{done.job.id}", ok=False)
     assert missing.returncode == 1 and "not found" in missing.stderr and "Traceback" not in missing.stderr
-
-
-def wait_for(what: str, check: Any, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = check()
-        if got:
-            return got
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_logs_follow_and_restart_datum_against_serve(tmp_path: Path) -> None:

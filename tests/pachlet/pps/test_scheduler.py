@@ -3,14 +3,18 @@ subprocesses on the host runtime, which share a directory to meet in."""
 
 from __future__ import annotations
 
+import functools
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
 from helpers import churn_dag
+from helpers.polling import wait_for
 from helpers.rendezvous import meet
 from pachlet.api import Pachlet
+from pachlet.pps.scheduler import CoreBudget
 
 
 def logged(name: str) -> list[str]:
@@ -123,3 +127,52 @@ def test_churn_outputs_identical_batched_side_by_side_and_unbatched_one_job_at_a
     assert together == alone
     workers = "logs/churn_predict/*/worker-*.log"  # a batching worker's log (user code outside a datum)
     assert list((tmp_path / "together").glob(workers)) and not list((tmp_path / "alone").glob(workers))
+
+
+def lined_up(budget: CoreBudget, n: int) -> bool:
+    return budget.waiting == n
+
+
+def test_a_freed_core_goes_to_the_highest_priority_first_come_first_served_among_equals() -> None:
+    budget = CoreBudget(1)
+    order: list[str] = []
+
+    def take(name: str, priority: int) -> None:
+        with budget.core(priority):
+            order.append(name)
+
+    threads = []
+    with budget.core(0):  # the only core is held while four datums line up for it
+        for name, priority in [("low", 0), ("high-a", 2), ("mid", 1), ("high-b", 2)]:
+            t = threading.Thread(target=take, args=(name, priority))
+            t.start()
+            threads.append(t)
+            wait_for(f"{name} waiting", functools.partial(lined_up, budget, len(threads)), timeout=10)
+    for t in threads:
+        t.join(10)
+    assert order == ["high-a", "high-b", "mid", "low"]
+    assert budget.waiting == 0
+    with budget.core(5):  # and the core is free again
+        pass
+
+
+def test_chain_lengths_count_the_longest_chain_of_pipelines_through_each(tmp_path: Path) -> None:
+    """p1 -> p2 -> join <- q1: the long chain's pipelines get 2, the side branch 1 (the cores'
+    priorities, ``CoreBudget``)."""
+    with Pachlet.open(tmp_path / "root", runtime="host") as p:
+        for repo in ("a", "b"):
+            p.create_repo(repo)
+        copy = ["sh", "-c", "true"]
+        p.create_pipeline(spec("p1", "a", copy, {}))
+        p.create_pipeline(spec("p2", "p1", copy, {}))
+        p.create_pipeline(spec("q1", "b", copy, {}))
+        p.create_pipeline(
+            {
+                "pipeline": {"name": "join"},
+                "input": {
+                    "cross": [{"pfs": {"repo": "p2", "glob": "/"}}, {"pfs": {"repo": "q1", "glob": "/"}}]
+                },
+                "transform": {"cmd": copy},
+            }
+        )
+        assert p._pps.pipelines.chain_lengths() == {"p1": 2, "p2": 2, "join": 2, "q1": 1}

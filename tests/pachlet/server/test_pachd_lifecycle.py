@@ -13,6 +13,8 @@ import pytest
 import python_pachyderm
 from python_pachyderm.proto.v2.pps import pps_pb2
 
+from helpers.polling import wait_for
+
 pytestmark = pytest.mark.e2e
 
 TERMINAL = {pps_pb2.JOB_SUCCESS, pps_pb2.JOB_FAILURE, pps_pb2.JOB_KILLED, pps_pb2.JOB_UNRUNNABLE}
@@ -36,16 +38,6 @@ def put(client: python_pachyderm.Client, repo: str, path: str, data: bytes) -> s
     with client.commit(repo, "master") as c:
         client.put_file_bytes(c, path, data)
     return c.id
-
-
-def wait_for(what: str, check: Any, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        got = check()
-        if got:
-            return got
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def job(client: python_pachyderm.Client, pipeline: str, job_id: str) -> pps_pb2.JobInfo:
