@@ -15,6 +15,8 @@ import pytest
 import python_pachyderm
 from python_pachyderm.proto.v2.pps import pps_pb2
 
+from helpers.polling import wait_for
+
 pytestmark = pytest.mark.e2e
 
 WORKER_LOOP = """
@@ -54,16 +56,6 @@ def test_datum_batching_with_a_worker_client_loop(client: python_pachyderm.Clien
     assert job.data_processed == 4
     files = {f.file.path for f in client.list_file(("batch_out", head), "/")}
     assert files == {f"/file-{i:02d}" for i in range(4)}
-
-
-def wait_for(predicate: Any, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError("timed out waiting")
 
 
 def test_pipeline_empty_input(client: python_pachyderm.Client) -> None:
@@ -115,7 +107,7 @@ def test_spout_puts_files_with_pachlet_put_file(client: python_pachyderm.Client,
         cs = list(client.list_commit("spout_sh", all=True))
         return sorted(cs, key=lambda c: (c.started.seconds, c.started.nanos))
 
-    commits = wait_for(lambda: (cs := oldest_first()) and len(cs) >= 4 and cs)
+    commits = wait_for("four commits", lambda: (cs := oldest_first()) and len(cs) >= 4 and cs)
     sizes = [sum(f.size_bytes for f in client.list_file(("spout_sh", c.commit.id), "/")) for c in commits[:4]]
     assert sizes[0] == 0  # the empty head commit made at creation
     assert sizes[1] < sizes[2] < sizes[3]
@@ -127,7 +119,7 @@ def test_spout_puts_files_with_pachlet_put_file(client: python_pachyderm.Client,
         time.sleep(1.5)
         return beat.read_text() == before
 
-    wait_for(stopped_beating)
+    wait_for("the spout to stop beating", stopped_beating)
 
 
 SPOUT_PY = """
@@ -152,7 +144,7 @@ def test_spout_python_client_restarted_after_exit(client: python_pachyderm.Clien
     def runs() -> set[str]:
         return {f.file.path for f in client.list_file(("spout_py", "master"), "/")}
 
-    assert len(wait_for(lambda: len(runs()) >= 2 and runs())) >= 2
+    assert len(wait_for("two runs", lambda: len(runs()) >= 2 and runs())) >= 2
     client.delete_pipeline("spout_py")
 
 
